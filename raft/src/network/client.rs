@@ -1,0 +1,158 @@
+//! The sending side: one shared reqwest client for all peers.
+
+use std::time::Duration;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::{de::DeserializeOwned, Serialize};
+
+use super::{CONTENT_TYPE, HEADER_CLUSTER, HEADER_TARGET};
+use crate::codec;
+use crate::types::{NodeId, NodeInfo, TypeConfig};
+
+/// Creates connections to peers. Cheap to clone: all connections share one HTTP client pool.
+#[derive(Clone)]
+pub struct HttpNetworkFactory {
+    client: reqwest::Client,
+    cluster: String,
+}
+
+impl HttpNetworkFactory {
+    pub fn new(cluster: impl Into<String>) -> Self {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(500))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .expect("a plain-HTTP reqwest client always builds");
+        Self {
+            client,
+            cluster: cluster.into(),
+        }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for HttpNetworkFactory {
+    type Network = HttpConnection;
+
+    async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> Self::Network {
+        HttpConnection {
+            client: self.client.clone(),
+            cluster: self.cluster.clone(),
+            target,
+            addr: node.raft_addr.clone(),
+        }
+    }
+}
+
+/// A connection to one peer.
+pub struct HttpConnection {
+    client: reqwest::Client,
+    cluster: String,
+    target: NodeId,
+    addr: String,
+}
+
+/// Failure of one RPC before a remote answer was decoded.
+enum CallError {
+    Unreachable(Unreachable),
+    Network(NetworkError),
+}
+
+impl<E: std::error::Error> From<CallError> for RPCError<NodeId, NodeInfo, E> {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Unreachable(u) => RPCError::Unreachable(u),
+            CallError::Network(n) => RPCError::Network(n),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Message(String);
+
+impl HttpConnection {
+    async fn call<Req, Resp, E>(
+        &self,
+        path: &str,
+        req: &Req,
+        timeout: Duration,
+    ) -> Result<Result<Resp, E>, CallError>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: DeserializeOwned,
+    {
+        let body = codec::encode(req).map_err(|e| CallError::Network(NetworkError::new(&e)))?;
+        let url = format!("http://{}/raft/{}", self.addr, path);
+        let resp = self
+            .client
+            .post(&url)
+            .timeout(timeout)
+            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+            .header(HEADER_TARGET, self.target.to_string())
+            .header(HEADER_CLUSTER, &self.cluster)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    CallError::Unreachable(Unreachable::new(&e))
+                } else {
+                    CallError::Network(NetworkError::new(&e))
+                }
+            })?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| CallError::Network(NetworkError::new(&e)))?;
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            return Err(CallError::Network(NetworkError::new(&Message(format!(
+                "{url} answered {status}: {text}"
+            )))));
+        }
+        codec::decode(&bytes).map_err(|e| CallError::Network(NetworkError::new(&e)))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for HttpConnection {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, NodeInfo, RaftError<NodeId>>> {
+        let res: Result<_, RaftError<NodeId>> =
+            self.call("append", &rpc, option.hard_ttl()).await?;
+        res.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, NodeInfo, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        let res: Result<_, RaftError<NodeId, InstallSnapshotError>> =
+            self.call("snapshot", &rpc, option.hard_ttl()).await?;
+        res.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, NodeInfo, RaftError<NodeId>>> {
+        let res: Result<_, RaftError<NodeId>> = self.call("vote", &rpc, option.hard_ttl()).await?;
+        res.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}

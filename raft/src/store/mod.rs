@@ -1,0 +1,90 @@
+//! sled-backed Raft storage: one sled database per node, with trees
+//! `raft_meta` (node id, vote, committed, last purged), `raft_log` (big-endian index → entry),
+//! `sm` (application keys and the applied marker, written atomically) and `snapshot`.
+
+mod log;
+mod sm;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use log::LogStore;
+pub use sm::SmStore;
+
+use crate::error::Result;
+use crate::kv::KvReader;
+use crate::state_machine::StateMachine;
+use crate::types::NodeId;
+
+pub(crate) const TREE_META: &str = "raft_meta";
+pub(crate) const TREE_LOG: &str = "raft_log";
+pub(crate) const TREE_SM: &str = "sm";
+pub(crate) const TREE_SNAPSHOT: &str = "snapshot";
+
+const KEY_NODE_ID: &[u8] = b"node_id";
+
+/// An open node database.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+}
+
+impl Store {
+    /// Open (or create) the database in `dir`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let db = sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
+        Ok(Self { db })
+    }
+
+    /// This node's Raft id: read from the database, or chosen at random (non-zero) and stored
+    /// durably on first boot. A wiped data directory therefore means a new node identity.
+    pub fn node_id_or_create(&self) -> Result<NodeId> {
+        let meta = self.db.open_tree(TREE_META)?;
+        if let Some(v) = meta.get(KEY_NODE_ID)? {
+            let id: NodeId = crate::codec::decode(&v)?;
+            return Ok(id);
+        }
+        let id = loop {
+            let id: NodeId = rand::random();
+            if id != 0 {
+                break id;
+            }
+        };
+        meta.insert(KEY_NODE_ID, crate::codec::encode(&id)?)?;
+        self.db.flush()?;
+        Ok(id)
+    }
+
+    pub fn log_store(&self) -> Result<LogStore> {
+        LogStore::new(&self.db)
+    }
+
+    pub fn state_machine<A: StateMachine>(&self, app: Arc<A>) -> Result<SmStore<A>> {
+        SmStore::new(&self.db, app)
+    }
+
+    /// Read-only view of the application state.
+    pub fn reader(&self) -> Result<KvReader> {
+        Ok(KvReader::new(self.db.open_tree(TREE_SM)?))
+    }
+
+    /// Flush everything to disk (used on graceful shutdown).
+    pub async fn flush(&self) -> Result<()> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+}
+
+/// Open the store and build both halves of openraft's storage.
+pub fn open_store<A: StateMachine>(
+    dir: &Path,
+    app: Arc<A>,
+) -> Result<(Store, LogStore, SmStore<A>)> {
+    let store = Store::open(dir)?;
+    let log = store.log_store()?;
+    let sm = store.state_machine(app)?;
+    Ok((store, log, sm))
+}
