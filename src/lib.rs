@@ -1,1 +1,18 @@
+//! openfero: Alertmanager webhooks in, exactly-once remediations out, replicated with Raft.
+//!
+//! See ARCHITECTURE.md for the bird's-eye view and the invariants.
+#![forbid(unsafe_code)]
 
+pub mod alerts;
+pub mod app;
+pub mod catalog;
+pub mod config;
+pub mod executor;
+pub mod http;
+pub mod ids;
+pub mod operarios;
+pub mod remediation;
+pub mod replica;
+pub mod telemetry;
+pub mod time;
+pub mod validate;

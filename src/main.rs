@@ -1,1 +1,60 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use openfero::config::{Cli, CliCommand};
+
+/// `EX_USAGE`: the configuration cannot be used.
+const EXIT_CONFIG: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.into_command() {
+        CliCommand::Validate(args) => {
+            match openfero::validate::validate(&args, &mut std::io::stdout()) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("openfero: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        CliCommand::Serve(args) => {
+            openfero::telemetry::init(&args.log, args.log_format);
+            if let Err(e) = args.validate() {
+                eprintln!("openfero: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("openfero: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(openfero::app::run(*args, shutdown_signal())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "openfero stopped on an error");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// SIGTERM (Kubernetes) or SIGINT (a terminal).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,224 @@
+//! Command line and environment. The only place that knows flag and variable names.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::executor::ExecutorConfig;
+
+/// openfero: Alertmanager webhooks in, exactly-once remediations out.
+#[derive(Debug, Parser)]
+#[command(
+    name = "openfero",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<CliCommand>,
+    /// `serve`'s flags, used when no subcommand is given.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CliCommand {
+    /// Run openfero (the default).
+    Serve(Box<ServeArgs>),
+    /// Check operarius files; print each problem with its file and document index.
+    Validate(ValidateArgs),
+}
+
+impl Cli {
+    /// The command to run, with `serve` as the default.
+    pub fn into_command(self) -> CliCommand {
+        self.command
+            .unwrap_or(CliCommand::Serve(Box::new(self.serve)))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Files or folders (searched for *.yaml and *.yml).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Namespace assumed for operarios that name none.
+    #[arg(long, default_value = "default")]
+    pub namespace: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address of the HTTP server (webhook, API, Raft RPCs).
+    #[arg(long, env = "OPENFERO_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Address peers and clients use to reach this node (defaults to the bound listen address).
+    #[arg(long, env = "OPENFERO_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Folder of the sled store and node identity.
+    #[arg(long, env = "OPENFERO_DATA_DIR", default_value = "./openfero-data")]
+    pub data_dir: PathBuf,
+    /// File or folder of operarius YAML documents (embedded mode).
+    #[arg(long, env = "OPENFERO_OPERARIOS", default_value = "./operarios")]
+    pub operarios: PathBuf,
+    /// Namespace assumed for operarios that name none.
+    #[arg(long, env = "OPENFERO_NAMESPACE", default_value = "default")]
+    pub namespace: String,
+    /// Seconds between re-reads of the operarius files.
+    #[arg(long, env = "OPENFERO_RELOAD_SECS", default_value_t = 5)]
+    pub reload_secs: u64,
+    /// Largest accepted webhook body, in bytes.
+    #[arg(long, env = "OPENFERO_BODY_LIMIT", default_value_t = 5 * 1024 * 1024)]
+    pub body_limit: usize,
+    /// Alerts kept in the replicated history (older ones are pruned through Raft).
+    #[arg(long, env = "OPENFERO_RETENTION_ALERTS", default_value_t = 10_000)]
+    pub retention_alerts: u64,
+    /// Seconds between retention checks.
+    #[arg(long, env = "OPENFERO_RETENTION_SECS", default_value_t = 30)]
+    pub retention_secs: u64,
+    /// Remediations executed at once.
+    #[arg(long, env = "OPENFERO_MAX_CONCURRENT", default_value_t = 4)]
+    pub max_concurrent: usize,
+    /// Deadline of a remediation whose job template sets no activeDeadlineSeconds.
+    #[arg(long, env = "OPENFERO_DEFAULT_TIMEOUT_SECS", default_value_t = 600)]
+    pub default_timeout_secs: u64,
+    /// Raft cluster name; RPCs from another cluster are refused.
+    #[arg(long, env = "OPENFERO_CLUSTER_NAME", default_value = "openfero")]
+    pub cluster_name: String,
+    #[arg(long, env = "OPENFERO_RAFT_HEARTBEAT_MS", default_value_t = 300)]
+    pub raft_heartbeat_ms: u64,
+    #[arg(long, env = "OPENFERO_RAFT_ELECTION_MIN_MS", default_value_t = 1500)]
+    pub raft_election_min_ms: u64,
+    #[arg(long, env = "OPENFERO_RAFT_ELECTION_MAX_MS", default_value_t = 3000)]
+    pub raft_election_max_ms: u64,
+    /// Entries between Raft snapshots.
+    #[arg(long, env = "OPENFERO_RAFT_SNAPSHOT_EVERY", default_value_t = 1000)]
+    pub raft_snapshot_every: u64,
+    /// How long a webhook waits for its commit before answering 503.
+    #[arg(long, env = "OPENFERO_WRITE_TIMEOUT_MS", default_value_t = 2000)]
+    pub write_timeout_ms: u64,
+    /// Log filter, in `RUST_LOG` syntax.
+    #[arg(long, env = "OPENFERO_LOG", default_value = "info")]
+    pub log: String,
+    #[arg(long, env = "OPENFERO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting `{field}`: {reason}")]
+pub struct ConfigError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl ServeArgs {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |field, reason: &str| {
+            Err(ConfigError {
+                field,
+                reason: reason.to_string(),
+            })
+        };
+        if self.body_limit < 1024 {
+            return bad("body-limit", "must be at least 1024 bytes");
+        }
+        if self.max_concurrent == 0 {
+            return bad("max-concurrent", "must be at least 1");
+        }
+        if self.retention_alerts == 0 {
+            return bad("retention-alerts", "must be at least 1");
+        }
+        if self.reload_secs == 0 || self.retention_secs == 0 {
+            return bad("reload-secs/retention-secs", "must be at least 1");
+        }
+        self.raft_config().validate().map_err(|e| ConfigError {
+            field: "raft",
+            reason: e.to_string(),
+        })?;
+        Ok(())
+    }
+
+    pub fn raft_config(&self) -> openfero_raft::RaftConfig {
+        openfero_raft::RaftConfig {
+            cluster_name: self.cluster_name.clone(),
+            heartbeat_interval: Duration::from_millis(self.raft_heartbeat_ms),
+            election_timeout_min: Duration::from_millis(self.raft_election_min_ms),
+            election_timeout_max: Duration::from_millis(self.raft_election_max_ms),
+            snapshot_every: self.raft_snapshot_every,
+            write_timeout: Duration::from_millis(self.write_timeout_ms),
+            ..Default::default()
+        }
+    }
+
+    pub fn executor_config(&self) -> ExecutorConfig {
+        ExecutorConfig {
+            max_concurrent: self.max_concurrent,
+            default_timeout: Duration::from_secs(self.default_timeout_secs),
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_subcommand_means_serve_with_defaults() {
+        let cli = Cli::try_parse_from(["openfero"]).expect("parse");
+        let CliCommand::Serve(s) = cli.into_command() else {
+            panic!("expected serve");
+        };
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.data_dir, PathBuf::from("./openfero-data"));
+        assert_eq!(s.operarios, PathBuf::from("./operarios"));
+        assert_eq!(s.body_limit, 5 * 1024 * 1024);
+        assert_eq!(s.retention_alerts, 10_000);
+        s.validate().expect("defaults are valid");
+    }
+
+    #[test]
+    fn serve_flags_and_validate_paths_parse() {
+        let cli = Cli::try_parse_from([
+            "openfero",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-concurrent",
+            "2",
+        ])
+        .expect("parse");
+        let CliCommand::Serve(s) = cli.into_command() else {
+            panic!("expected serve");
+        };
+        assert_eq!(s.max_concurrent, 2);
+        let cli = Cli::try_parse_from(["openfero", "validate", "a.yaml", "dir"]).expect("parse");
+        assert!(matches!(cli.into_command(), CliCommand::Validate(v) if v.paths.len() == 2));
+        assert!(Cli::try_parse_from(["openfero", "validate"]).is_err());
+    }
+
+    #[test]
+    fn invalid_settings_are_named() {
+        let cli = Cli::try_parse_from(["openfero", "--max-concurrent", "0"]).expect("parse");
+        let CliCommand::Serve(s) = cli.into_command() else {
+            panic!("expected serve");
+        };
+        assert_eq!(s.validate().expect_err("invalid").field, "max-concurrent");
+        let cli =
+            Cli::try_parse_from(["openfero", "--raft-election-min-ms", "100"]).expect("parse");
+        let CliCommand::Serve(s) = cli.into_command() else {
+            panic!("expected serve");
+        };
+        assert_eq!(s.validate().expect_err("invalid").field, "raft");
+    }
+}

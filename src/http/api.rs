@@ -1,0 +1,197 @@
+//! Read-only JSON API, health and readiness. Reads are local; headers say which node, leader and
+//! applied index they reflect.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::error::ApiError;
+use super::view::{node_hex, AlertView, OperariusView, RemediationView};
+use super::AppState;
+use crate::ids::RemediationId;
+use crate::remediation::{AlertFilter, RemediationState};
+
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+fn limit_of(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(0) => Err(ApiError::bad_request(
+            "`limit` must be at least 1",
+            json!({ "field": "limit" }),
+        )),
+        Some(n) => Ok(n.min(MAX_LIMIT)),
+    }
+}
+
+/// Headers naming the state a read reflects.
+fn read_headers(state: &AppState) -> HeaderMap {
+    let s = state.replica.status();
+    let mut h = HeaderMap::new();
+    let mut put = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(HeaderName::from_static(name), v);
+        }
+    };
+    put("x-openfero-node", node_hex(s.id));
+    put(
+        "x-openfero-leader",
+        s.leader.map(node_hex).unwrap_or_else(|| "none".into()),
+    );
+    put(
+        "x-openfero-applied-index",
+        s.last_applied
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| "0".into()),
+    );
+    h
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AlertQuery {
+    q: Option<String>,
+    status: Option<String>,
+    limit: Option<usize>,
+}
+
+pub async fn alerts(
+    State(state): State<AppState>,
+    query: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text(), json!(null)))?;
+    if let Some(s) = &query.status {
+        if crate::alerts::AlertStatus::parse(s).is_none() {
+            return Err(ApiError::bad_request(
+                format!("unknown status `{s}`: use firing or resolved"),
+                json!({ "field": "status" }),
+            ));
+        }
+    }
+    let filter = AlertFilter {
+        q: query.q.filter(|q| !q.is_empty()),
+        status: query.status,
+    };
+    let limit = limit_of(query.limit)?;
+    let history = state.replica.history().clone();
+    let records = tokio::task::spawn_blocking(move || history.alerts(&filter, limit))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let body: Vec<AlertView> = records.into_iter().map(AlertView::from).collect();
+    Ok((read_headers(&state), Json(body)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RemediationQuery {
+    state: Option<String>,
+    limit: Option<usize>,
+}
+
+pub async fn remediations(
+    State(state): State<AppState>,
+    query: Result<Query<RemediationQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text(), json!(null)))?;
+    let filter = match &query.state {
+        None => None,
+        Some(s) => Some(RemediationState::parse(s).ok_or_else(|| {
+            ApiError::bad_request(format!("unknown state `{s}`"), json!({ "field": "state" }))
+        })?),
+    };
+    let limit = limit_of(query.limit)?;
+    let history = state.replica.history().clone();
+    let records = tokio::task::spawn_blocking(move || history.remediations(filter, limit))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let body: Vec<RemediationView> = records.into_iter().map(RemediationView::from).collect();
+    Ok((read_headers(&state), Json(body)).into_response())
+}
+
+pub async fn remediation(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let rec = state
+        .replica
+        .history()
+        .remediation(&RemediationId(id.clone()))?
+        .ok_or_else(|| ApiError::NotFound {
+            what: format!("remediation `{id}`"),
+        })?;
+    Ok((read_headers(&state), Json(RemediationView::from(rec))).into_response())
+}
+
+pub async fn operarios(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let (defs, _) = state.replica.history().catalog()?;
+    let body: Vec<OperariusView> = defs.into_iter().map(OperariusView::from).collect();
+    Ok((read_headers(&state), Json(body)).into_response())
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProblemView {
+    file: String,
+    document: usize,
+    name: Option<String>,
+    message: String,
+}
+
+/// Problems found in this node's operarius files.
+pub async fn operario_problems(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let problems: Vec<ProblemView> = state
+        .catalog
+        .problems()
+        .into_iter()
+        .map(|p| ProblemView {
+            file: p.file.display().to_string(),
+            document: p.document,
+            name: p.name,
+            message: p.message,
+        })
+        .collect();
+    Json(json!(problems))
+}
+
+pub async fn about() -> Json<serde_json::Value> {
+    Json(json!({
+        "name": "openfero",
+        "version": env!("CARGO_PKG_VERSION"),
+        "commit": option_env!("OPENFERO_COMMIT").unwrap_or("unknown"),
+    }))
+}
+
+/// Alive: the process serves HTTP. Never depends on Raft.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready: the store answers and a Raft leader is known.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let store_ok = state.replica.history().live_alerts().is_ok();
+    let s = state.replica.status();
+    let ready = store_ok && s.leader.is_some();
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        Json(json!({
+            "ready": ready,
+            "store": store_ok,
+            "leader": s.leader.map(node_hex),
+            "node": node_hex(s.id),
+        })),
+    )
+        .into_response()
+}
+
+pub async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound {
+        what: format!("route `{}`", uri.path()),
+    }
+}

@@ -1,0 +1,232 @@
+//! JSON shapes of the API (camelCase; node ids as hex strings, since JSON numbers lose u64s).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::operarios::{OperariusDef, RenderedJob};
+use crate::remediation::{AlertRecord, IngestSummary, RemediationRecord};
+use crate::time::format_ms;
+
+pub fn node_hex(id: u64) -> String {
+    format!("{id:016x}")
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertView {
+    pub seq: u64,
+    pub event_id: String,
+    pub fingerprint: String,
+    pub status: String,
+    pub alertname: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub starts_at: String,
+    pub ends_at: String,
+    #[serde(rename = "generatorURL")]
+    pub generator_url: String,
+    pub group_key: String,
+    pub receiver: String,
+    pub received_at: String,
+    pub received_by: String,
+    pub log_index: u64,
+    pub remediations: Vec<String>,
+}
+
+impl From<AlertRecord> for AlertView {
+    fn from(a: AlertRecord) -> Self {
+        Self {
+            seq: a.seq,
+            event_id: a.event_id.0,
+            fingerprint: a.fingerprint,
+            status: a.status,
+            alertname: a.alertname,
+            labels: a.labels,
+            annotations: a.annotations,
+            starts_at: a.starts_at,
+            ends_at: a.ends_at,
+            generator_url: a.generator_url,
+            group_key: a.group_key,
+            receiver: a.receiver,
+            received_at: format_ms(a.received_at_ms),
+            received_by: node_hex(a.received_by),
+            log_index: a.log_index,
+            remediations: a.remediations.into_iter().map(|r| r.0).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemediationView {
+    pub id: String,
+    pub operarius: String,
+    pub namespace: String,
+    pub alert_fingerprint: String,
+    pub alertname: String,
+    pub alert_status: String,
+    pub event_id: String,
+    pub alert_seq: u64,
+    pub state: String,
+    pub reason: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub exit_code: Option<i32>,
+    pub job_name: String,
+    pub output_tail: String,
+    pub executor: Option<String>,
+    pub started_by: Option<String>,
+    pub start_index: Option<u64>,
+    pub job: Option<JobView>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobView {
+    pub image: String,
+    pub command: Vec<String>,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub timeout_seconds: Option<i64>,
+    pub job_template: serde_json::Value,
+}
+
+impl From<RenderedJob> for JobView {
+    fn from(r: RenderedJob) -> Self {
+        Self {
+            image: r.image,
+            command: r.command,
+            args: r.args,
+            env: r.env.into_iter().collect(),
+            timeout_seconds: r.timeout_secs,
+            job_template: serde_json::from_str(&r.job_template_json)
+                .unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+impl From<RemediationRecord> for RemediationView {
+    fn from(r: RemediationRecord) -> Self {
+        Self {
+            id: r.id.0,
+            operarius: r.operarius,
+            namespace: r.namespace,
+            alert_fingerprint: r.fingerprint,
+            alertname: r.alertname,
+            alert_status: r.alert_status,
+            event_id: r.event_id.0,
+            alert_seq: r.alert_seq,
+            state: r.state.as_str().to_string(),
+            reason: r.reason,
+            created_at: format_ms(r.created_at_ms),
+            started_at: r.started_at_ms.map(format_ms),
+            finished_at: r.finished_at_ms.map(format_ms),
+            exit_code: r.exit_code,
+            job_name: r.job_name,
+            output_tail: r.output_tail,
+            executor: r.executor,
+            started_by: r.started_by.map(|l| l.to_string()),
+            start_index: r.start_index,
+            job: r.rendered.map(JobView::from),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperariusView {
+    pub namespace: String,
+    pub name: String,
+    pub priority: i32,
+    pub enabled: bool,
+    pub alertname: String,
+    pub status: String,
+    pub labels: BTreeMap<String, String>,
+    pub matchers: Vec<String>,
+    pub cooldown_seconds: Option<u64>,
+    pub job_template: serde_json::Value,
+}
+
+impl From<OperariusDef> for OperariusView {
+    fn from(d: OperariusDef) -> Self {
+        Self {
+            matchers: d
+                .selector
+                .matchers
+                .iter()
+                .map(|m| format!("{}{}{:?}", m.name, m.op.as_str(), m.value))
+                .collect(),
+            namespace: d.namespace,
+            name: d.name,
+            priority: d.priority,
+            enabled: d.enabled,
+            alertname: d.selector.alertname,
+            status: d.selector.status,
+            labels: d.selector.labels,
+            cooldown_seconds: d.cooldown_secs,
+            job_template: serde_json::from_str(&d.job_template_json)
+                .unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestView {
+    pub received: usize,
+    pub recorded: usize,
+    pub duplicates: usize,
+    pub alerts: Vec<IngestedAlertView>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestedAlertView {
+    pub event_id: String,
+    pub fingerprint: String,
+    pub alertname: String,
+    pub status: String,
+    pub new: bool,
+    pub remediations: Vec<RemediationRefView>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemediationRefView {
+    pub id: String,
+    pub operarius: String,
+    pub state: String,
+}
+
+impl From<IngestSummary> for IngestView {
+    fn from(s: IngestSummary) -> Self {
+        let recorded = s.alerts.iter().filter(|a| a.new).count();
+        Self {
+            received: s.alerts.len(),
+            recorded,
+            duplicates: s.alerts.len() - recorded,
+            alerts: s
+                .alerts
+                .into_iter()
+                .map(|a| IngestedAlertView {
+                    event_id: a.event_id.0,
+                    fingerprint: a.fingerprint,
+                    alertname: a.alertname,
+                    status: a.status,
+                    new: a.new,
+                    remediations: a
+                        .remediations
+                        .into_iter()
+                        .map(|r| RemediationRefView {
+                            id: r.id.0,
+                            operarius: r.operarius,
+                            state: r.state.as_str().to_string(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}

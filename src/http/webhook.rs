@@ -1,0 +1,116 @@
+//! `POST /alerts`: Alertmanager's webhook. 200 only once the events are committed.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use serde_json::json;
+use tracing::{debug, instrument};
+
+use super::error::ApiError;
+use super::view::IngestView;
+use super::AppState;
+use crate::alerts::parse_webhook;
+use crate::remediation::{AlertEvent, CommandV1, Ingest, Notification, Response};
+use crate::time::now_ms;
+
+/// `GET /alerts`: OpenFero answers "OK" here and some setups probe it.
+pub async fn probe() -> &'static str {
+    "OK"
+}
+
+fn is_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let got = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = got
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json")) {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType {
+            got: if got.is_empty() {
+                "none".into()
+            } else {
+                got.into()
+            },
+        })
+    }
+}
+
+#[instrument(skip_all, fields(bytes))]
+pub async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<IngestView>, ApiError> {
+    is_json(&headers)?;
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge {
+                limit: state.body_limit,
+            }
+        } else {
+            ApiError::bad_request(format!("cannot read body: {e}"), serde_json::Value::Null)
+        }
+    })?;
+    tracing::Span::current().record("bytes", body.len());
+    let hook = parse_webhook(&body).map_err(|e| {
+        ApiError::bad_request(
+            e.to_string(),
+            json!({ "field": e.field, "message": e.message }),
+        )
+    })?;
+    // Matching happens in apply against the replicated catalog: make it current first.
+    state.catalog.ensure_replicated(&state.replica).await?;
+    let ingest = Ingest {
+        received_at_ms: now_ms(),
+        received_by: state.replica.id(),
+        notification: Notification {
+            version: hook.version,
+            group_key: hook.group_key,
+            truncated_alerts: hook.truncated_alerts,
+            status: hook.status.as_str().to_string(),
+            receiver: hook.receiver,
+            group_labels: hook.group_labels,
+            common_labels: hook.common_labels,
+            common_annotations: hook.common_annotations,
+            external_url: hook.external_url,
+        },
+        alerts: hook
+            .alerts
+            .into_iter()
+            .map(|a| AlertEvent {
+                fingerprint: a.fingerprint().0,
+                status: a.status.as_str().to_string(),
+                labels: a.labels,
+                annotations: a.annotations,
+                starts_at: a.starts_at,
+                ends_at: a.ends_at,
+                generator_url: a.generator_url,
+            })
+            .collect(),
+    };
+    match state
+        .replica
+        .propose(CommandV1::IngestAlerts(ingest))
+        .await?
+    {
+        Response::Ingested(summary) => {
+            let view = IngestView::from(summary);
+            debug!(
+                received = view.received,
+                recorded = view.recorded,
+                "webhook committed"
+            );
+            Ok(Json(view))
+        }
+        other => Err(ApiError::Internal(format!("ingest answered `{other:?}`"))),
+    }
+}

@@ -1,0 +1,451 @@
+//! Loading operarius manifests from files and directories.
+//!
+//! A path may be a file (read whatever its extension) or a directory, walked
+//! recursively; in directories only `*.yaml`/`*.yml` files are read, entries
+//! whose name starts with `.` are skipped (this also skips the `..data` and
+//! `..<timestamp>` links of a mounted ConfigMap, which would otherwise yield
+//! every file three times), and files are read in sorted path order.
+//!
+//! Each file is split into YAML documents at `---` lines (a `---` at column 0
+//! is always a document marker in YAML) and every document is parsed on its
+//! own, so a syntax error in one document never hides the others. Document
+//! indexes are 0-based; text before the first `---` counts as a document only
+//! when it holds more than blank lines and comments. Empty documents are
+//! skipped, documents of another kind are problems, and a repeated
+//! `namespace/name` is a problem (the first definition, in path order, wins).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::def::OperariusDef;
+use super::model::{Operarius, API_VERSION, KIND};
+
+/// Something wrong with one document (or a whole file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    pub file: PathBuf,
+    /// 0-based document index in the file.
+    pub document: usize,
+    /// `metadata.name`, when it could be read.
+    pub name: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    /// `file#doc name: message` (the name is left out when unknown).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}#{}", self.file.display(), self.document)?;
+        if let Some(name) = &self.name {
+            write!(f, " {name}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// The outcome of [`load_paths`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Valid operarii, sorted by `namespace/name`.
+    pub operarios: Vec<OperariusDef>,
+    pub problems: Vec<Problem>,
+}
+
+impl LoadReport {
+    /// SHA-256 (hex) of the JSON of the definitions sorted by key: equal
+    /// catalogs give equal fingerprints whatever the file layout or order.
+    pub fn fingerprint(&self) -> String {
+        let mut defs: Vec<&OperariusDef> = self.operarios.iter().collect();
+        defs.sort_by_key(|d| d.key());
+        let mut hasher = Sha256::new();
+        for def in defs {
+            // Serialising plain structs of strings and integers cannot fail;
+            // an error would only drop that definition from the hash.
+            if let Ok(json) = serde_json::to_vec(def) {
+                hasher.update((json.len() as u64).to_be_bytes());
+                hasher.update(&json);
+            }
+        }
+        hex::encode(hasher.finalize())
+    }
+}
+
+/// Loads every operarius found under `paths` (see module docs).
+pub fn load_paths(paths: &[PathBuf], default_namespace: &str) -> LoadReport {
+    let mut report = LoadReport::default();
+    let mut files = Vec::new();
+    let mut seen_files = BTreeSet::new();
+    for path in paths {
+        collect(
+            path,
+            true,
+            &mut files,
+            &mut seen_files,
+            &mut BTreeSet::new(),
+            &mut report,
+        );
+    }
+
+    let mut origin: BTreeMap<String, (PathBuf, usize)> = BTreeMap::new();
+    for file in files {
+        let text = match fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(err) => {
+                report
+                    .problems
+                    .push(problem(&file, 0, None, format!("cannot read file: {err}")));
+                continue;
+            }
+        };
+        for (document, body) in split_documents(&text) {
+            load_document(
+                &file,
+                document,
+                body,
+                default_namespace,
+                &mut origin,
+                &mut report,
+            );
+        }
+    }
+    report.operarios.sort_by_key(|d| d.key());
+    report
+}
+
+fn problem(file: &Path, document: usize, name: Option<String>, message: String) -> Problem {
+    Problem {
+        file: file.to_path_buf(),
+        document,
+        name,
+        message,
+    }
+}
+
+fn collect(
+    path: &Path,
+    explicit: bool,
+    files: &mut Vec<PathBuf>,
+    seen_files: &mut BTreeSet<PathBuf>,
+    seen_dirs: &mut BTreeSet<PathBuf>,
+    report: &mut LoadReport,
+) {
+    let metadata = match fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(err) => {
+            report
+                .problems
+                .push(problem(path, 0, None, format!("cannot read path: {err}")));
+            return;
+        }
+    };
+    let canonical = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    if metadata.is_dir() {
+        if !seen_dirs.insert(canonical) {
+            return; // symlink loop
+        }
+        let entries = match fs::read_dir(path) {
+            Ok(entries) => entries,
+            Err(err) => {
+                report.problems.push(problem(
+                    path,
+                    0,
+                    None,
+                    format!("cannot read directory: {err}"),
+                ));
+                return;
+            }
+        };
+        let mut children: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .map(|e| e.path())
+            .collect();
+        children.sort();
+        for child in children {
+            collect(&child, false, files, seen_files, seen_dirs, report);
+        }
+    } else if (explicit || is_yaml(path)) && seen_files.insert(canonical) {
+        files.push(path.to_path_buf());
+    }
+}
+
+fn is_yaml(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
+}
+
+/// Splits a YAML stream into `(index, text)` documents at column-0 `---`
+/// markers (text after the marker on the same line belongs to the new
+/// document); `...` end markers are dropped.
+fn split_documents(text: &str) -> Vec<(usize, String)> {
+    let mut docs: Vec<String> = vec![String::new()];
+    for line in text.lines() {
+        let is_marker = line == "---"
+            || line
+                .strip_prefix("---")
+                .is_some_and(|r| r.starts_with([' ', '\t']));
+        if is_marker {
+            let mut doc = line[3..].to_owned();
+            doc.push('\n');
+            docs.push(doc);
+        } else if line == "..."
+            || line
+                .strip_prefix("...")
+                .is_some_and(|r| r.trim().is_empty())
+        {
+            continue;
+        } else if let Some(current) = docs.last_mut() {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    let first_is_empty = docs.first().is_some_and(|d| is_blank(d));
+    let docs_len = docs.len();
+    docs.into_iter()
+        .skip(usize::from(first_is_empty && docs_len > 1))
+        .enumerate()
+        .collect()
+}
+
+fn is_blank(doc: &str) -> bool {
+    doc.lines().all(|l| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#')
+    })
+}
+
+fn load_document(
+    file: &Path,
+    document: usize,
+    body: String,
+    default_namespace: &str,
+    origin: &mut BTreeMap<String, (PathBuf, usize)>,
+    report: &mut LoadReport,
+) {
+    let mut value: serde_yaml::Value = match serde_yaml::from_str(&body) {
+        Ok(value) => value,
+        Err(err) => {
+            report.problems.push(problem(
+                file,
+                document,
+                None,
+                format!("invalid yaml: {err}"),
+            ));
+            return;
+        }
+    };
+    if value.is_null() {
+        return;
+    }
+    if let Err(err) = value.apply_merge() {
+        report.problems.push(problem(
+            file,
+            document,
+            None,
+            format!("invalid yaml merge: {err}"),
+        ));
+        return;
+    }
+    let name = value
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(|n| n.as_str())
+        .map(str::to_owned);
+    let field = |key: &str| value.get(key).and_then(|v| v.as_str()).unwrap_or("");
+    let (api_version, kind) = (field("apiVersion"), field("kind"));
+    if kind != KIND || api_version != API_VERSION {
+        report.problems.push(problem(
+            file,
+            document,
+            name,
+            format!(
+                "unsupported object `{api_version}` `{kind}`, expected `{API_VERSION}` `{KIND}`"
+            ),
+        ));
+        return;
+    }
+    let operarius: Operarius = match serde_yaml::from_value(value) {
+        Ok(operarius) => operarius,
+        Err(err) => {
+            report.problems.push(problem(
+                file,
+                document,
+                name,
+                format!("invalid operarius: {err}"),
+            ));
+            return;
+        }
+    };
+    let def = match operarius.to_def(default_namespace) {
+        Ok(def) => def,
+        Err(messages) => {
+            report.problems.extend(
+                messages
+                    .into_iter()
+                    .map(|message| problem(file, document, name.clone(), message)),
+            );
+            return;
+        }
+    };
+    let key = def.key();
+    if let Some((first_file, first_doc)) = origin.get(&key) {
+        report.problems.push(problem(
+            file,
+            document,
+            name,
+            format!(
+                "duplicate operarius `{key}`, already defined in `{}#{first_doc}`",
+                first_file.display()
+            ),
+        ));
+        return;
+    }
+    origin.insert(key, (file.to_path_buf(), document));
+    report.operarios.push(def);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn operarius(name: &str, alertname: &str) -> String {
+        format!(
+            "apiVersion: openfero.io/v1alpha1\nkind: Operarius\nmetadata:\n  name: {name}\nspec:\n  alertSelector:\n    alertname: {alertname}\n    status: firing\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          containers:\n            - name: c\n              image: busybox\n              args: [\"{{{{ .Labels.pod }}}}\"]\n"
+        )
+    }
+
+    fn write(dir: &Path, rel: &str, text: &str) -> PathBuf {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).expect("mkdir");
+        }
+        fs::write(&path, text).expect("write");
+        path
+    }
+
+    #[test]
+    fn loads_multi_document_files_and_skips_empty_documents() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = format!(
+            "# catalog\n---\n{}---\n\n---\n# only a comment\n---\n{}...\n",
+            operarius("one", "A"),
+            operarius("two", "B")
+        );
+        write(dir.path(), "multi.yaml", &text);
+        let report = load_paths(&[dir.path().to_path_buf()], "openfero");
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        let keys: Vec<String> = report.operarios.iter().map(|d| d.key()).collect();
+        assert_eq!(keys, vec!["openfero/one", "openfero/two"]);
+    }
+
+    #[test]
+    fn bad_documents_do_not_hide_good_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = format!(
+            "{}---\nkey: [unclosed\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm}}\n---\n{}---\n{}",
+            operarius("first", "A"),
+            operarius("Invalid_Name", "B"),
+            operarius("last", "C")
+        );
+        let file = write(dir.path(), "mixed.yml", &text);
+        let report = load_paths(&[file.clone()], "openfero");
+        let names: Vec<&str> = report.operarios.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, vec!["first", "last"]);
+        let docs: Vec<usize> = report.problems.iter().map(|p| p.document).collect();
+        assert_eq!(docs, vec![1, 2, 3], "{:?}", report.problems);
+        assert!(report.problems[0].message.starts_with("invalid yaml"));
+        assert_eq!(report.problems[1].name.as_deref(), Some("cm"));
+        assert_eq!(
+            report.problems[1].to_string(),
+            format!(
+                "{}#2 cm: unsupported object `v1` `ConfigMap`, expected `openfero.io/v1alpha1` `Operarius`",
+                file.display()
+            )
+        );
+        assert!(report.problems[2].message.contains("Invalid_Name"));
+    }
+
+    #[test]
+    fn duplicates_across_files_are_problems_and_first_wins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "a.yaml", &operarius("same", "First"));
+        write(dir.path(), "sub/b.yaml", &operarius("same", "Second"));
+        let report = load_paths(&[dir.path().to_path_buf()], "openfero");
+        assert_eq!(report.operarios.len(), 1);
+        assert_eq!(report.operarios[0].selector.alertname, "First");
+        assert_eq!(report.problems.len(), 1);
+        let message = &report.problems[0].message;
+        assert!(
+            message.starts_with("duplicate operarius `openfero/same`"),
+            "{message}"
+        );
+        assert!(report.problems[0].file.ends_with("sub/b.yaml"));
+    }
+
+    #[test]
+    fn non_yaml_and_hidden_entries_are_ignored_in_directories() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "ok.YML", &operarius("ok", "A"));
+        write(dir.path(), "notes.txt", "not: [yaml");
+        write(dir.path(), "README.md", "# readme");
+        write(dir.path(), "..data/ok.yaml", &operarius("ok", "A"));
+        write(dir.path(), ".hidden.yaml", "not: [yaml");
+        let report = load_paths(&[dir.path().to_path_buf()], "openfero");
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert_eq!(report.operarios.len(), 1);
+    }
+
+    #[test]
+    fn same_file_given_twice_is_loaded_once_and_missing_path_is_a_problem() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = write(dir.path(), "x.yaml", &operarius("x", "A"));
+        let missing = dir.path().join("nope");
+        let report = load_paths(&[dir.path().to_path_buf(), file, missing.clone()], "of");
+        assert_eq!(report.operarios.len(), 1);
+        assert_eq!(report.problems.len(), 1);
+        assert_eq!(report.problems[0].file, missing);
+        assert!(report.problems[0]
+            .to_string()
+            .contains("#0: cannot read path"));
+    }
+
+    #[test]
+    fn fingerprint_is_stable_across_layout_and_changes_with_content() {
+        let one = tempfile::tempdir().expect("tempdir");
+        write(one.path(), "a.yaml", &operarius("a", "A"));
+        write(one.path(), "b.yaml", &operarius("b", "B"));
+        let two = tempfile::tempdir().expect("tempdir");
+        write(
+            two.path(),
+            "all.yaml",
+            &format!("{}---\n{}", operarius("b", "B"), operarius("a", "A")),
+        );
+        let first = load_paths(&[one.path().to_path_buf()], "of");
+        let second = load_paths(&[two.path().to_path_buf()], "of");
+        assert_eq!(first.fingerprint(), second.fingerprint());
+        assert_eq!(first.fingerprint().len(), 64);
+        write(
+            two.path(),
+            "all.yaml",
+            &format!("{}---\n{}", operarius("b", "B"), operarius("a", "Z")),
+        );
+        let changed = load_paths(&[two.path().to_path_buf()], "of");
+        assert_ne!(first.fingerprint(), changed.fingerprint());
+    }
+
+    #[test]
+    fn document_splitting_counts_from_zero() {
+        let docs = split_documents("a: 1\n---\nb: 2\n--- {c: 3}\n");
+        let indexes: Vec<usize> = docs.iter().map(|(i, _)| *i).collect();
+        assert_eq!(indexes, vec![0, 1, 2]);
+        assert_eq!(docs[2].1.trim(), "{c: 3}");
+        let leading = split_documents("# header\n---\na: 1\n");
+        assert_eq!(leading.len(), 1);
+        assert_eq!(leading[0].0, 0);
+    }
+}

@@ -1,0 +1,25 @@
+//! Operarius catalog: the OpenFero `openfero.io/v1alpha1` `Operarius` resource,
+//! its validated plain (replicable) form, alert selection and job rendering.
+
+mod def;
+mod env;
+mod error;
+mod load;
+mod matcher;
+mod model;
+mod render;
+mod selector;
+mod template;
+
+pub use def::{OperariusDef, SelectorDef};
+pub use env::{label_env_name, label_env_vars, ENV_PREFIX};
+pub use error::{MatcherError, RenderError};
+pub use load::{load_paths, LoadReport, Problem};
+pub use matcher::{parse_matchers, MatchOp, MatcherDef};
+pub use model::{
+    AlertSelector, Deduplication, Operarius, OperariusSpec, API_VERSION, KIND, STATUS_FIRING,
+    STATUS_RESOLVED,
+};
+pub use render::{render, RenderedJob};
+pub use selector::{candidates, select, AlertContext};
+pub use template::{check_template, render_template, template_data};

@@ -1,0 +1,370 @@
+//! Go-template rendering compatible with OpenFero 0.18
+//! (`pkg/services/operarius.go`, `applyTemplateVariables`/`processTemplate`).
+//!
+//! Template data mirrors OpenFero's anonymous struct, with Go field names:
+//!
+//! * `.Alert` — `models.Alert`: `.Labels`, `.Annotations`, `.StartsAt`, `.EndsAt`
+//!   (plus openfero-rs extensions `.Status`, `.Fingerprint`, `.GeneratorURL`);
+//! * `.HookMessage` — `models.HookMessage`: `.Version` (`"4"`), `.GroupKey`,
+//!   `.Status`, `.Receiver`, `.GroupLabels`, `.CommonLabels`,
+//!   `.CommonAnnotations` (always empty: the alert context does not carry it),
+//!   `.ExternalURL`, `.Alerts` (a one-element list holding `.Alert`);
+//! * shorthands `.Labels`, `.Annotations`, `.GroupKey`, `.Status`.
+//!
+//! OpenFero executes with `missingkey=error`. gtmpl renders a missing key of a
+//! `Value::Map` as `<no value>`, but fails with a "no field" error for a
+//! missing key of a `Value::Object`. Every map and struct of the data is
+//! therefore built as a `Value::Object`, so a missing label or annotation is a
+//! hard execution error that we turn into [`RenderError::MissingKey`]; no
+//! output scanning is involved. Like Go's `index` (which ignores
+//! `missingkey`), the `index` function returns `""` for a missing map key.
+//!
+//! Known gtmpl differences: `range` over a map does not sort keys, and the
+//! Go builtins `html`, `js`, `slice` are not available.
+
+use std::collections::{BTreeMap, HashMap};
+
+use gtmpl::{Context, Template, Value};
+use gtmpl_value::FuncError;
+
+use super::error::RenderError;
+use super::selector::AlertContext;
+
+/// Whether OpenFero would treat the string as a template (it skips strings
+/// without `{{`).
+pub(crate) fn is_template(text: &str) -> bool {
+    text.contains("{{")
+}
+
+fn new_template() -> Template {
+    let mut template = Template::default();
+    template.add_func("index", go_index);
+    template
+}
+
+/// Checks that the text parses as a template.
+pub fn check_template(text: &str) -> Result<(), RenderError> {
+    new_template()
+        .parse(text)
+        .map_err(|err| RenderError::Parse {
+            template: text.to_owned(),
+            message: err.to_string(),
+        })
+}
+
+/// Renders one string against the data from [`template_data`]. Strings
+/// without `{{` are returned unchanged, as in OpenFero.
+pub fn render_template(text: &str, data: &Value) -> Result<String, RenderError> {
+    if !is_template(text) {
+        return Ok(text.to_owned());
+    }
+    let mut template = new_template();
+    template.parse(text).map_err(|err| RenderError::Parse {
+        template: text.to_owned(),
+        message: err.to_string(),
+    })?;
+    template
+        .render(&Context::from(data.clone()))
+        .map_err(|err| match err {
+            gtmpl::error::ExecError::NoFiledFor(field, _) => RenderError::MissingKey {
+                field: missing_field_path(text, &field, data),
+                template: text.to_owned(),
+            },
+            other => RenderError::Execute {
+                template: text.to_owned(),
+                message: other.to_string(),
+            },
+        })
+}
+
+/// The template data for one alert (see the module documentation).
+pub fn template_data(alert: &AlertContext) -> Value {
+    let alert_value = object([
+        ("Labels", string_object(&alert.labels)),
+        ("Annotations", string_object(&alert.annotations)),
+        ("StartsAt", Value::from(alert.starts_at.as_str())),
+        ("EndsAt", Value::from(alert.ends_at.as_str())),
+        ("Status", Value::from(alert.status.as_str())),
+        ("Fingerprint", Value::from(alert.fingerprint.as_str())),
+        ("GeneratorURL", Value::from(alert.generator_url.as_str())),
+    ]);
+    let hook_message = object([
+        ("Version", Value::from("4")),
+        ("GroupKey", Value::from(alert.group_key.as_str())),
+        ("Status", Value::from(alert.status.as_str())),
+        ("Receiver", Value::from(alert.receiver.as_str())),
+        ("GroupLabels", string_object(&alert.group_labels)),
+        ("CommonLabels", string_object(&alert.common_labels)),
+        ("CommonAnnotations", string_object(&BTreeMap::new())),
+        ("ExternalURL", Value::from(alert.external_url.as_str())),
+        ("Alerts", Value::Array(vec![alert_value.clone()])),
+    ]);
+    object([
+        ("Alert", alert_value),
+        ("HookMessage", hook_message),
+        ("Labels", string_object(&alert.labels)),
+        ("Annotations", string_object(&alert.annotations)),
+        ("GroupKey", Value::from(alert.group_key.as_str())),
+        ("Status", Value::from(alert.status.as_str())),
+    ])
+}
+
+fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    Value::Object(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect::<HashMap<_, _>>(),
+    )
+}
+
+fn string_object(map: &BTreeMap<String, String>) -> Value {
+    Value::Object(
+        map.iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+            .collect(),
+    )
+}
+
+/// Go's `index`: missing map keys yield the zero value `""` instead of an
+/// error; out-of-range list indexes are errors.
+fn go_index(args: &[Value]) -> Result<Value, FuncError> {
+    let Some((first, keys)) = args.split_first() else {
+        return Err(FuncError::AtLeastXArgs("index".to_owned(), 1));
+    };
+    let mut current = first.clone();
+    for key in keys {
+        current = match (&current, key) {
+            (Value::Object(map) | Value::Map(map), Value::String(k)) => {
+                map.get(k).cloned().unwrap_or_else(|| Value::from(""))
+            }
+            (Value::Array(items), Value::Number(n)) => n
+                .as_u64()
+                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| items.get(i).cloned())
+                .ok_or_else(|| FuncError::Generic(format!("index `{n}` out of range")))?,
+            (collection, key) => {
+                return Err(FuncError::Generic(format!(
+                    "cannot index `{collection}` with `{key}`"
+                )))
+            }
+        };
+    }
+    Ok(current)
+}
+
+/// Reconstructs the dotted path (e.g. `.Alert.Labels.pod`) of the missing
+/// key: scans the field chains inside the template's actions and resolves
+/// each against the data; the first chain that breaks at `missing` names it.
+/// Chains relative to a changed dot (`with`, `range`, variables) cannot be
+/// resolved from the root, in which case the bare key name is returned.
+fn missing_field_path(text: &str, missing: &str, data: &Value) -> String {
+    for action in actions(text) {
+        for chain in field_chains(action) {
+            let mut current = data;
+            let mut path = String::new();
+            for segment in chain.split('.').filter(|s| !s.is_empty()) {
+                path.push('.');
+                path.push_str(segment);
+                let next = match current {
+                    Value::Object(map) | Value::Map(map) => map.get(segment),
+                    _ => None,
+                };
+                match next {
+                    Some(value) => current = value,
+                    None if segment == missing => return path,
+                    None => break,
+                }
+            }
+        }
+    }
+    missing.to_owned()
+}
+
+/// The inner text of every `{{ ... }}` action.
+fn actions(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        match after.find("}}") {
+            Some(end) => {
+                out.push(&after[..end]);
+                rest = &after[end + 2..];
+            }
+            None => {
+                out.push(after);
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Field chains rooted at dot (`.A.B.c`) inside an action; chains that
+/// follow an identifier, `$var`, `)` or a quote are skipped.
+fn field_chains(action: &str) -> Vec<&str> {
+    let bytes = action.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    while i < bytes.len() {
+        let rooted = bytes[i] == b'.'
+            && (i == 0 || !(is_ident(bytes[i - 1]) || matches!(bytes[i - 1], b'$' | b')' | b'"')));
+        if rooted {
+            let start = i;
+            let mut j = i;
+            while j < bytes.len() && bytes[j] == b'.' {
+                let seg_start = j + 1;
+                let mut k = seg_start;
+                while k < bytes.len() && is_ident(bytes[k]) {
+                    k += 1;
+                }
+                if k == seg_start {
+                    break;
+                }
+                j = k;
+            }
+            if j > start {
+                out.push(&action[start..j]);
+            }
+            i = j.max(i + 1);
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert() -> AlertContext {
+        let labels: BTreeMap<String, String> = [
+            ("alertname", "KubePodCrashLooping"),
+            ("pod", "web-1"),
+            ("namespace", "shop"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        AlertContext {
+            status: "firing".to_owned(),
+            labels: labels.clone(),
+            annotations: [("summary".to_owned(), "pod is crashlooping".to_owned())]
+                .into_iter()
+                .collect(),
+            starts_at: "2026-03-21T10:00:00Z".to_owned(),
+            ends_at: "0001-01-01T00:00:00Z".to_owned(),
+            generator_url: "http://prometheus/graph".to_owned(),
+            fingerprint: "abc123".to_owned(),
+            group_key: "{}:{alertname=\"KubePodCrashLooping\"}".to_owned(),
+            receiver: "openfero".to_owned(),
+            external_url: "http://alertmanager".to_owned(),
+            common_labels: labels,
+            group_labels: [("alertname".to_owned(), "KubePodCrashLooping".to_owned())]
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    fn render(text: &str) -> Result<String, RenderError> {
+        render_template(text, &template_data(&alert()))
+    }
+
+    #[test]
+    fn renders_every_documented_data_path() {
+        let cases = [
+            ("{{ .Labels.pod }}", "web-1"),
+            ("{{ .Alert.Labels.pod }}", "web-1"),
+            ("{{ .Annotations.summary }}", "pod is crashlooping"),
+            ("{{ .Alert.Annotations.summary }}", "pod is crashlooping"),
+            ("{{ .GroupKey }}", "{}:{alertname=\"KubePodCrashLooping\"}"),
+            ("{{ .Status }}", "firing"),
+            ("{{ if eq .Status \"firing\" }}fire{{ end }}", "fire"),
+            (
+                "{{ if eq .Status \"resolved\" }}ok{{ else }}no{{ end }}",
+                "no",
+            ),
+            ("{{ .Labels.pod | printf \"%s-x\" }}", "web-1-x"),
+            ("{{ .Alert.StartsAt }}", "2026-03-21T10:00:00Z"),
+            ("{{ .HookMessage.Status }}", "firing"),
+            (
+                "{{ .HookMessage.GroupKey }}",
+                "{}:{alertname=\"KubePodCrashLooping\"}",
+            ),
+            ("{{ .HookMessage.Receiver }}", "openfero"),
+            ("{{ .HookMessage.ExternalURL }}", "http://alertmanager"),
+            ("{{ .HookMessage.CommonLabels.namespace }}", "shop"),
+            (
+                "{{ .HookMessage.GroupLabels.alertname }}",
+                "KubePodCrashLooping",
+            ),
+            ("{{ (index .HookMessage.Alerts 0).Labels.pod }}", "web-1"),
+            ("{{ index .Labels \"pod\" }}", "web-1"),
+            ("{{ index .Labels \"nope\" }}", ""),
+            ("{{ len .Labels }}", "3"),
+            (
+                "plain {{ .Labels.namespace }}/{{ .Labels.pod }}",
+                "plain shop/web-1",
+            ),
+            ("no template at all", "no template at all"),
+        ];
+        for (template, expected) in cases {
+            assert_eq!(render(template).as_deref(), Ok(expected), "{template}");
+        }
+    }
+
+    #[test]
+    fn missing_key_is_an_error_with_its_path() {
+        for (template, field) in [
+            ("{{ .Labels.container }}", ".Labels.container"),
+            ("x {{ .Alert.Labels.container }}", ".Alert.Labels.container"),
+            ("{{ .Annotations.runbook }}", ".Annotations.runbook"),
+            ("{{ if .Labels.container }}y{{ end }}", ".Labels.container"),
+            (
+                "{{ .Labels.pod }} {{ .Labels.nope | printf \"%s\" }}",
+                ".Labels.nope",
+            ),
+            ("{{ .Alert.Lables.pod }}", ".Alert.Lables"),
+            ("{{ with .Labels }}{{ .zzz }}{{ end }}", "zzz"),
+        ] {
+            assert_eq!(
+                render(template),
+                Err(RenderError::MissingKey {
+                    field: field.to_owned(),
+                    template: template.to_owned(),
+                }),
+                "{template}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_key_never_renders_no_value() {
+        let err = render("{{ .Labels.absent }}").expect_err("must fail");
+        assert!(!err.to_string().contains("<no value>"));
+        assert_eq!(
+            err.to_string(),
+            "missing key `.Labels.absent` in template `{{ .Labels.absent }}`"
+        );
+    }
+
+    #[test]
+    fn parse_and_execute_errors_are_distinguished() {
+        assert!(matches!(
+            render("{{ .Labels.pod "),
+            Err(RenderError::Parse { .. })
+        ));
+        assert!(matches!(
+            check_template("{{ nosuchfunc 1 }}"),
+            Err(RenderError::Parse { .. })
+        ));
+        assert!(check_template("{{ .Labels.pod | printf \"%s\" }}").is_ok());
+        assert!(matches!(
+            render("{{ index .HookMessage.Alerts 5 }}"),
+            Err(RenderError::Execute { .. })
+        ));
+    }
+}

@@ -1,0 +1,155 @@
+//! The replicated commands. Plain serde types of our own (never Kubernetes structs) so that a
+//! dependency upgrade cannot change the on-disk log format. The enum is versioned: a new shape is
+//! a new variant of [`Command`], and old entries keep decoding.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{EventId, RemediationId};
+use crate::operarios::OperariusDef;
+
+/// Every command ever written to the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    V1(CommandV1),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CommandV1 {
+    /// A webhook notification, fanned out into one event per alert.
+    IngestAlerts(Ingest),
+    /// Replace the replicated operarius catalog that apply matches against.
+    SyncOperarios {
+        catalog: Vec<OperariusDef>,
+        fingerprint: String,
+    },
+    /// The leader is about to execute a pending remediation (the intent, recorded first).
+    Start {
+        id: RemediationId,
+        at_ms: i64,
+        /// The proposing leader's id; apply refuses the command if the entry was appended by
+        /// another leader (fencing).
+        leader: LeaderId,
+        executor: String,
+    },
+    /// The outcome of a started remediation.
+    Finish {
+        id: RemediationId,
+        at_ms: i64,
+        outcome: Outcome,
+        output_tail: String,
+    },
+    /// A running remediation whose executor is gone; it is never re-run silently.
+    Interrupt {
+        id: RemediationId,
+        at_ms: i64,
+        reason: String,
+    },
+    /// Retention: drop the oldest alerts beyond `keep_alerts` (at most `max_remove` of them) and
+    /// expired cooldowns.
+    Prune {
+        keep_alerts: u64,
+        max_remove: u64,
+        now_ms: i64,
+    },
+}
+
+/// A leader identity: term and node. Two leaders can share a term in openraft 0.9, never both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LeaderId {
+    pub term: u64,
+    pub node: u64,
+}
+
+impl std::fmt::Display for LeaderId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{:016x}", self.term, self.node)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ingest {
+    /// Stamped by the proposer: apply never reads a clock.
+    pub received_at_ms: i64,
+    /// Node that accepted the webhook.
+    pub received_by: u64,
+    pub notification: Notification,
+    pub alerts: Vec<AlertEvent>,
+}
+
+/// Notification-level fields of a webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    pub version: String,
+    pub group_key: String,
+    pub truncated_alerts: u64,
+    pub status: String,
+    pub receiver: String,
+    pub group_labels: BTreeMap<String, String>,
+    pub common_labels: BTreeMap<String, String>,
+    pub common_annotations: BTreeMap<String, String>,
+    pub external_url: String,
+}
+
+/// One alert of a notification, with canonical timestamps and a fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertEvent {
+    pub fingerprint: String,
+    pub status: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub starts_at: String,
+    pub ends_at: String,
+    pub generator_url: String,
+}
+
+/// How an execution ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Succeeded {
+        exit_code: i32,
+    },
+    Failed {
+        exit_code: Option<i32>,
+        reason: String,
+    },
+}
+
+/// What apply answers to the proposer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Response {
+    Ingested(IngestSummary),
+    Done,
+    /// The command was valid but did not apply to the current state (for example a `Start` of a
+    /// remediation that is no longer pending). Deterministic on every replica.
+    Refused(String),
+    Pruned {
+        alerts: u64,
+        remediations: u64,
+        cooldowns: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestSummary {
+    pub alerts: Vec<IngestedAlert>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestedAlert {
+    pub event_id: EventId,
+    pub fingerprint: String,
+    pub status: String,
+    pub alertname: String,
+    /// False when this event had been recorded before (a re-delivery).
+    pub new: bool,
+    pub remediations: Vec<RemediationRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemediationRef {
+    pub id: RemediationId,
+    pub operarius: String,
+    pub state: super::RemediationState,
+}

@@ -1,0 +1,48 @@
+//! Layout of the application keys in the replicated store. Sequence numbers are big-endian so
+//! that key order is arrival order.
+
+/// `alert/<seq>` → `AlertRecord`
+pub const ALERT: &[u8] = b"al/";
+/// `event/<event id>` → alert seq (the idempotency index)
+pub const EVENT: &[u8] = b"ev/";
+/// `rem/<seq>` → `RemediationRecord`
+pub const REMEDIATION: &[u8] = b"rm/";
+/// `remid/<remediation id>` → remediation seq
+pub const REMEDIATION_ID: &[u8] = b"ri/";
+/// `open/<seq>` → () for pending and running remediations (the executor's work list)
+pub const OPEN: &[u8] = b"op/";
+/// `cooldown/<operarius key>\0<fingerprint>` → until (ms)
+pub const COOLDOWN: &[u8] = b"cd/";
+/// Counters: next sequence numbers and live counts.
+pub const NEXT_ALERT_SEQ: &[u8] = b"ct/next_alert";
+pub const NEXT_REMEDIATION_SEQ: &[u8] = b"ct/next_rem";
+pub const LIVE_ALERTS: &[u8] = b"ct/live_alerts";
+/// The replicated operarius catalog and its fingerprint.
+pub const CATALOG: &[u8] = b"cat/list";
+pub const CATALOG_FINGERPRINT: &[u8] = b"cat/fp";
+
+pub fn with_seq(prefix: &[u8], seq: u64) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub fn with_str(prefix: &[u8], s: &str) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    k.extend_from_slice(s.as_bytes());
+    k
+}
+
+pub fn cooldown(operarius: &str, fingerprint: &str) -> Vec<u8> {
+    let mut k = COOLDOWN.to_vec();
+    k.extend_from_slice(operarius.as_bytes());
+    k.push(0);
+    k.extend_from_slice(fingerprint.as_bytes());
+    k
+}
+
+/// The sequence number at the end of a `with_seq` key.
+pub fn seq_of(key: &[u8]) -> Option<u64> {
+    let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
+    Some(u64::from_be_bytes(tail))
+}

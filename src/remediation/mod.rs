@@ -1,0 +1,18 @@
+//! The replicated remediation state: commands, the deterministic state machine, records and the
+//! read side used by the API and the executor.
+
+mod command;
+mod job_name;
+pub mod keys;
+mod machine;
+mod query;
+mod record;
+
+pub use command::{
+    AlertEvent, Command, CommandV1, Ingest, IngestSummary, IngestedAlert, LeaderId, Notification,
+    Outcome, RemediationRef, Response,
+};
+pub use job_name::job_name;
+pub use machine::RemediationMachine;
+pub use query::{AlertFilter, History};
+pub use record::{AlertRecord, RemediationRecord, RemediationState};

@@ -1,0 +1,131 @@
+//! The read side: local, consistent-per-key views of the applied state.
+
+use openfero_raft::{codec, KvError, KvReader};
+
+use super::keys;
+use super::record::{AlertRecord, RemediationRecord, RemediationState};
+use crate::ids::RemediationId;
+use crate::operarios::OperariusDef;
+
+/// Which alerts to list.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    /// Case-insensitive substring of the alertname, fingerprint, or any label or annotation value.
+    pub q: Option<String>,
+    /// `firing` or `resolved`.
+    pub status: Option<String>,
+}
+
+impl AlertFilter {
+    fn accepts(&self, a: &AlertRecord) -> bool {
+        if let Some(s) = &self.status {
+            if &a.status != s {
+                return false;
+            }
+        }
+        match &self.q {
+            None => true,
+            Some(q) => {
+                let q = q.to_lowercase();
+                let hit = |s: &str| s.to_lowercase().contains(&q);
+                hit(&a.alertname)
+                    || hit(&a.fingerprint)
+                    || a.labels.iter().any(|(k, v)| hit(k) || hit(v))
+                    || a.annotations.values().any(|v| hit(v))
+            }
+        }
+    }
+}
+
+/// Read access to alerts, remediations and the catalog. Cheap to clone.
+#[derive(Clone)]
+pub struct History {
+    reader: KvReader,
+}
+
+impl History {
+    pub fn new(reader: KvReader) -> Self {
+        Self { reader }
+    }
+
+    /// Newest first, at most `limit`.
+    pub fn alerts(&self, filter: &AlertFilter, limit: usize) -> Result<Vec<AlertRecord>, KvError> {
+        let mut out = Vec::new();
+        for item in self.reader.iter_prefix(keys::ALERT).rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, v) = item?;
+            let rec: AlertRecord = codec::decode(&v)?;
+            if filter.accepts(&rec) {
+                out.push(rec);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Newest first, at most `limit`, optionally only in one state.
+    pub fn remediations(
+        &self,
+        state: Option<RemediationState>,
+        limit: usize,
+    ) -> Result<Vec<RemediationRecord>, KvError> {
+        let mut out = Vec::new();
+        for item in self.reader.iter_prefix(keys::REMEDIATION).rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, v) = item?;
+            let rec: RemediationRecord = codec::decode(&v)?;
+            if state.is_none_or(|s| s == rec.state) {
+                out.push(rec);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn remediation(&self, id: &RemediationId) -> Result<Option<RemediationRecord>, KvError> {
+        let Some(seq) = self
+            .reader
+            .get_as::<u64>(&keys::with_str(keys::REMEDIATION_ID, id.as_str()))?
+        else {
+            return Ok(None);
+        };
+        self.reader.get_as(&keys::with_seq(keys::REMEDIATION, seq))
+    }
+
+    /// Pending and running remediations, oldest first: the executor's work list.
+    pub fn open_remediations(&self) -> Result<Vec<RemediationRecord>, KvError> {
+        let mut out = Vec::new();
+        for item in self.reader.iter_prefix(keys::OPEN) {
+            let (k, _) = item?;
+            let Some(seq) = keys::seq_of(&k) else {
+                continue;
+            };
+            if let Some(rec) = self
+                .reader
+                .get_as(&keys::with_seq(keys::REMEDIATION, seq))?
+            {
+                out.push(rec);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The replicated catalog and its fingerprint (`None` before the first sync).
+    pub fn catalog(&self) -> Result<(Vec<OperariusDef>, Option<String>), KvError> {
+        let list = self.reader.get_as(keys::CATALOG)?.unwrap_or_default();
+        let fp = self.reader.get_as(keys::CATALOG_FINGERPRINT)?;
+        Ok((list, fp))
+    }
+
+    /// Fingerprint of the replicated catalog (`None` before the first sync).
+    pub fn catalog_fingerprint(&self) -> Result<Option<String>, KvError> {
+        self.reader.get_as(keys::CATALOG_FINGERPRINT)
+    }
+
+    /// Alerts currently held (after retention).
+    pub fn live_alerts(&self) -> Result<u64, KvError> {
+        Ok(self.reader.get_as(keys::LIVE_ALERTS)?.unwrap_or(0))
+    }
+}

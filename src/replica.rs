@@ -1,0 +1,80 @@
+//! This node's replica of the remediation state: propose commands, read history, know who leads.
+
+use openfero_raft::{NodeStatus, RaftNode, WriteError};
+use openraft::ServerState;
+
+use crate::remediation::{Command, CommandV1, History, LeaderId, RemediationMachine, Response};
+
+/// Why a proposal did not commit.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProposeError {
+    #[error("not the leader (leader: {leader:?})")]
+    NotLeader {
+        leader: Option<u64>,
+        leader_api: Option<String>,
+    },
+    #[error("no quorum: {0}")]
+    NoQuorum(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Cheap-to-clone handle over the Raft node and its applied state.
+#[derive(Clone)]
+pub struct Replica {
+    raft: RaftNode<RemediationMachine>,
+    history: History,
+}
+
+impl Replica {
+    pub fn new(raft: RaftNode<RemediationMachine>) -> Self {
+        let history = History::new(raft.reader().clone());
+        Self { raft, history }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.raft.id()
+    }
+
+    pub fn raft(&self) -> &RaftNode<RemediationMachine> {
+        &self.raft
+    }
+
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    pub fn status(&self) -> NodeStatus {
+        self.raft.status()
+    }
+
+    /// Commit a command through Raft and return what apply answered.
+    pub async fn propose(&self, command: CommandV1) -> Result<Response, ProposeError> {
+        match self.raft.write(&Command::V1(command)).await {
+            Ok(r) => Ok(r),
+            Err(WriteError::NotLeader { leader, node }) => Err(ProposeError::NotLeader {
+                leader,
+                leader_api: node.map(|n| n.api_addr),
+            }),
+            Err(WriteError::NoQuorum(d)) => Err(ProposeError::NoQuorum(format!(
+                "not committed within {d:?}"
+            ))),
+            Err(e) => Err(ProposeError::Internal(e.to_string())),
+        }
+    }
+
+    /// This node's leader identity, if it currently believes it leads.
+    pub fn leader_id(&self) -> Option<LeaderId> {
+        let m = self.raft.metrics().borrow().clone();
+        (m.state == ServerState::Leader && m.current_leader == Some(m.id)).then_some(LeaderId {
+            term: m.current_term,
+            node: m.id,
+        })
+    }
+
+    /// Confirm with a quorum that this node still leads (openraft 0.9 has no check-quorum
+    /// step-down, so a partitioned leader would otherwise keep acting).
+    pub async fn confirm_leadership(&self) -> bool {
+        self.raft.raft().ensure_linearizable().await.is_ok()
+    }
+}
