@@ -115,6 +115,21 @@ impl<'a> KvTxn<'a> {
         Ok(out)
     }
 
+    /// A transaction over a bare tree, for application unit tests.
+    #[doc(hidden)]
+    pub fn new_for_tests(tree: &'a sled::Tree) -> Self {
+        Self::new(tree)
+    }
+
+    /// Commit the buffered writes, for application unit tests.
+    #[doc(hidden)]
+    pub fn commit_for_tests(self) -> Result<(), sled::Error> {
+        let tree = self.tree;
+        let mut batch = sled::Batch::default();
+        self.into_batch(&mut batch);
+        tree.apply_batch(batch)
+    }
+
     pub(crate) fn into_batch(self, batch: &mut sled::Batch) {
         for (k, v) in self.writes {
             match v {
@@ -142,6 +157,12 @@ pub struct KvReader {
 
 impl KvReader {
     pub(crate) fn new(tree: sled::Tree) -> Self {
+        Self { tree }
+    }
+
+    /// A reader over a bare tree, for application unit tests.
+    #[doc(hidden)]
+    pub fn new_for_tests(tree: sled::Tree) -> Self {
         Self { tree }
     }
 
