@@ -1,0 +1,196 @@
+//! End to end with a real Prometheus Alertmanager (Debian's `prometheus-alertmanager`) as the
+//! webhook client: firing → succeeded remediation; resolved → recorded and remediated.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::support::{
+    client, eventually, free_port, marker_operarius, ChildGuard, OpenferoProcess,
+};
+
+const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
+
+fn alertmanager_config(dir: &Path, openfero_port: u16) -> std::path::PathBuf {
+    let path = dir.join("alertmanager.yml");
+    let text = format!(
+        r#"route:
+  receiver: openfero
+  group_by: ['alertname']
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: openfero
+    webhook_configs:
+      - url: http://127.0.0.1:{openfero_port}/alerts
+        send_resolved: true
+"#
+    );
+    std::fs::write(&path, text).expect("write alertmanager config");
+    path
+}
+
+async fn remediations(http: &reqwest::Client, url: &str) -> Option<Vec<Value>> {
+    http.get(url).send().await.ok()?.json().await.ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alertmanager_firing_and_resolved_notifications_are_remediated() {
+    assert!(
+        Path::new(ALERTMANAGER).exists(),
+        "{ALERTMANAGER} is missing: install Debian's prometheus-alertmanager (.ci/run does)"
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ops = tmp.path().join("operarios");
+    std::fs::create_dir_all(&ops).expect("mkdir");
+    let marker = tmp.path().join("runs.txt");
+    std::fs::write(
+        ops.join("firing.yaml"),
+        marker_operarius("restart-pod", "KubePodCrashLooping", "firing", &marker),
+    )
+    .expect("write");
+    std::fs::write(
+        ops.join("resolved.yaml"),
+        marker_operarius("note-recovery", "KubePodCrashLooping", "resolved", &marker),
+    )
+    .expect("write");
+
+    let http = client();
+    let of_port = free_port();
+    let openfero = OpenferoProcess::start(&tmp.path().join("data"), &ops, of_port, &[]);
+    openfero.wait_ready(&http).await;
+
+    let am_port = free_port();
+    let config = alertmanager_config(tmp.path(), of_port);
+    let mut cmd = Command::new(ALERTMANAGER);
+    cmd.arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.path={}",
+            tmp.path().join("am").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+        .arg("--cluster.listen-address=");
+    let _am = ChildGuard::spawn("alertmanager", cmd, tmp.path().join("alertmanager.log"));
+    let am = format!("http://127.0.0.1:{am_port}");
+    eventually("alertmanager to be ready", Duration::from_secs(30), || {
+        let http = http.clone();
+        let url = format!("{am}/-/ready");
+        async move {
+            http.get(&url)
+                .send()
+                .await
+                .ok()?
+                .status()
+                .is_success()
+                .then_some(())
+        }
+    })
+    .await;
+
+    let starts = chrono::Utc::now() - chrono::Duration::seconds(5);
+    let labels = json!({"alertname": "KubePodCrashLooping", "pod": "web-1", "namespace": "shop"});
+    let post = |ends: Option<chrono::DateTime<chrono::Utc>>| {
+        let mut alert = json!({
+            "labels": labels,
+            "annotations": {"summary": "web-1 is crash looping"},
+            "startsAt": starts.to_rfc3339(),
+            "generatorURL": "http://prometheus.test/graph"
+        });
+        if let Some(e) = ends {
+            alert["endsAt"] = json!(e.to_rfc3339());
+        }
+        let http = http.clone();
+        let url = format!("{am}/api/v2/alerts");
+        async move {
+            let r = http
+                .post(&url)
+                .json(&json!([alert]))
+                .send()
+                .await
+                .expect("post to alertmanager");
+            assert!(
+                r.status().is_success(),
+                "alertmanager refused the alert: {}",
+                r.status()
+            );
+        }
+    };
+    post(None).await;
+
+    let rem_url = openfero.url("/api/remediations");
+    let firing = eventually(
+        "the firing remediation to succeed",
+        Duration::from_secs(60),
+        || {
+            let http = http.clone();
+            let url = rem_url.clone();
+            async move {
+                let list = remediations(&http, &url).await?;
+                list.into_iter()
+                    .find(|r| r["operarius"] == "default/restart-pod" && r["state"] == "succeeded")
+            }
+        },
+    )
+    .await;
+    assert_eq!(firing["alertStatus"], "firing");
+    assert_eq!(firing["exitCode"], 0);
+    assert!(
+        firing["outputTail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("remediating web-1"),
+        "{firing}"
+    );
+    let alerts: Vec<Value> = http
+        .get(openfero.url("/api/alerts"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let a = &alerts[0];
+    assert_eq!(a["receiver"], "openfero");
+    assert_eq!(a["generatorURL"], "http://prometheus.test/graph");
+    assert_eq!(
+        a["fingerprint"].as_str().map(str::len),
+        Some(16),
+        "alertmanager's fingerprint"
+    );
+
+    // Resolve it: Alertmanager sends a resolved notification for the same alert.
+    post(Some(chrono::Utc::now() - chrono::Duration::seconds(1))).await;
+    let resolved = eventually(
+        "the resolved remediation to succeed",
+        Duration::from_secs(60),
+        || {
+            let http = http.clone();
+            let url = rem_url.clone();
+            async move {
+                let list = remediations(&http, &url).await?;
+                list.into_iter().find(|r| {
+                    r["operarius"] == "default/note-recovery" && r["state"] == "succeeded"
+                })
+            }
+        },
+    )
+    .await;
+    assert_eq!(resolved["alertStatus"], "resolved");
+    assert_eq!(resolved["alertFingerprint"], firing["alertFingerprint"]);
+    let resolved_alerts: Vec<Value> = http
+        .get(openfero.url("/api/alerts?status=resolved"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(resolved_alerts.len(), 1, "{resolved_alerts:?}");
+    assert_ne!(resolved_alerts[0]["endsAt"], "0001-01-01T00:00:00Z");
+    // One run per event: the firing one and the resolved one.
+    let runs = std::fs::read_to_string(&marker).expect("marker");
+    assert_eq!(runs.lines().count(), 2, "{runs}");
+}

@@ -1,0 +1,6 @@
+//! Integration tests: real HTTP, real processes, real sled folders, real Alertmanager.
+
+mod alertmanager;
+mod durability;
+mod support;
+mod webhook;

@@ -1,0 +1,229 @@
+//! `POST /alerts` contract: what is acknowledged is stored; bad input gets a clear 4xx and
+//! stores nothing; no leader gets 503 with Retry-After.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use openfero::catalog::Catalog;
+use openfero::http::{router, AppState};
+use openfero::remediation::RemediationMachine;
+use openfero::replica::Replica;
+use openfero_raft::{NodeInfo, RaftConfig, RaftNode};
+use serde_json::Value;
+use tower::ServiceExt;
+
+use crate::support::webhook;
+
+const LIMIT: usize = 64 * 1024;
+
+fn raft_config() -> RaftConfig {
+    RaftConfig {
+        heartbeat_interval: Duration::from_millis(50),
+        election_timeout_min: Duration::from_millis(200),
+        election_timeout_max: Duration::from_millis(400),
+        write_timeout: Duration::from_millis(800),
+        ..RaftConfig::default()
+    }
+}
+
+/// A node whose membership is `members_extra` plus itself; with unreachable extras it can never
+/// elect a leader.
+async fn node(dir: &std::path::Path, unreachable_peers: usize) -> (Router, Replica) {
+    let raft = RaftNode::start(dir, raft_config(), RemediationMachine)
+        .await
+        .expect("start raft");
+    let mut members = BTreeMap::new();
+    members.insert(
+        raft.id(),
+        NodeInfo {
+            raft_addr: "127.0.0.1:9".into(),
+            api_addr: "127.0.0.1:9".into(),
+        },
+    );
+    for i in 0..unreachable_peers {
+        // Port 9 (discard) on loopback: nothing listens, connections are refused at once.
+        members.insert(
+            1000 + i as u64,
+            NodeInfo {
+                raft_addr: "127.0.0.1:9".into(),
+                api_addr: "127.0.0.1:9".into(),
+            },
+        );
+    }
+    raft.initialize(members).await.expect("initialize");
+    if unreachable_peers == 0 {
+        raft.raft()
+            .wait(Some(Duration::from_secs(10)))
+            .current_leader(raft.id(), "single node leads")
+            .await
+            .expect("leader");
+    }
+    let replica = Replica::new(raft);
+    let ops = dir.join("no-operarios");
+    let state = AppState {
+        replica: replica.clone(),
+        catalog: Catalog::load(vec![ops], "default"),
+        body_limit: LIMIT,
+    };
+    (router(state), replica)
+}
+
+async fn send(app: &Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let resp = app.clone().oneshot(req).await.expect("infallible");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, headers, body)
+}
+
+fn post(body: impl Into<Body>, content_type: Option<&str>) -> Request<Body> {
+    let mut b = Request::post("/alerts");
+    if let Some(ct) = content_type {
+        b = b.header(header::CONTENT_TYPE, ct);
+    }
+    b.body(body.into()).expect("request")
+}
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(path).body(Body::empty()).expect("request")
+}
+
+#[tokio::test]
+async fn bad_input_gets_its_4xx_and_stores_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (app, replica) = node(dir.path(), 0).await;
+    let applied_before = replica.status().last_applied;
+    let good = webhook(
+        "KubePodCrashLooping",
+        "web-1",
+        "firing",
+        "2026-01-01T00:00:00Z",
+    )
+    .to_string();
+
+    let (s, _, b) = send(
+        &app,
+        post(
+            "{\"status\": \"firing\", \"alerts\": [",
+            Some("application/json"),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert!(
+        b["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("invalid webhook"),
+        "{b}"
+    );
+
+    let wrong_type = good.replace("\"pod\":\"web-1\"}", "\"pod\":7}");
+    assert_ne!(wrong_type, good, "the replacement must hit");
+    let (s, _, b) = send(&app, post(wrong_type, Some("application/json"))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(b["detail"]["field"], "alerts[0].labels.pod", "{b}");
+
+    let bad_time = good.replace("2026-01-01T00:00:00Z", "last tuesday");
+    let (s, _, b) = send(&app, post(bad_time, Some("application/json"))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(b["detail"]["field"], "alerts[0].startsAt", "{b}");
+
+    let oversized = format!("{{\"pad\": \"{}\"}}", "x".repeat(LIMIT + 1));
+    let (s, _, b) = send(&app, post(oversized, Some("application/json"))).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{b}");
+    assert_eq!(b["detail"]["limitBytes"], LIMIT as u64, "{b}");
+
+    let (s, _, b) = send(&app, post(good.clone(), Some("text/plain"))).await;
+    assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{b}");
+    assert!(
+        b["error"].as_str().unwrap_or("").contains("text/plain"),
+        "{b}"
+    );
+    let (s, _, _) = send(&app, post(good.clone(), None)).await;
+    assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    // Nothing of the above reached the log.
+    assert_eq!(replica.status().last_applied, applied_before);
+    let (s, _, b) = send(&app, get("/api/alerts")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(b, serde_json::json!([]), "empty lists are []");
+
+    // And the valid body is still accepted afterwards (charset parameter allowed).
+    let (s, _, b) = send(&app, post(good, Some("application/json; charset=utf-8"))).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["recorded"], 1);
+}
+
+#[tokio::test]
+async fn redelivery_records_nothing_new_and_returns_the_same_ids() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (app, _replica) = node(dir.path(), 0).await;
+    let body = webhook("DiskFull", "db-0", "firing", "2026-01-01T00:00:00Z").to_string();
+    let (s1, _, first) = send(&app, post(body.clone(), Some("application/json"))).await;
+    let (s2, _, second) = send(&app, post(body, Some("application/json"))).await;
+    assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(first["recorded"], 1);
+    assert_eq!(second["recorded"], 0);
+    assert_eq!(second["duplicates"], 1);
+    assert_eq!(
+        first["alerts"][0]["eventId"],
+        second["alerts"][0]["eventId"]
+    );
+    let (_, headers, alerts) = send(&app, get("/api/alerts?q=db-0")).await;
+    assert_eq!(alerts.as_array().map(Vec::len), Some(1));
+    assert!(headers.contains_key("x-openfero-applied-index"));
+    // The resolved event of the same alert is a new event.
+    let resolved = webhook("DiskFull", "db-0", "resolved", "2026-01-01T00:00:00Z").to_string();
+    let (_, _, third) = send(&app, post(resolved, Some("application/json"))).await;
+    assert_eq!(third["recorded"], 1);
+    let (_, _, resolved_only) = send(&app, get("/api/alerts?status=resolved")).await;
+    assert_eq!(resolved_only.as_array().map(Vec::len), Some(1));
+    let (s, _, b) = send(&app, get("/api/alerts?status=sleeping")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+}
+
+#[tokio::test]
+async fn no_leader_answers_503_with_retry_after() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (app, replica) = node(dir.path(), 2).await;
+    let body = webhook("X", "p", "firing", "2026-01-01T00:00:00Z").to_string();
+    let (s, headers, b) = send(&app, post(body, Some("application/json"))).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{b}");
+    assert!(headers.contains_key(header::RETRY_AFTER));
+    assert!(b["error"].is_string());
+    let (s, _, _) = send(&app, get("/readyz")).await;
+    assert_eq!(
+        s,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not ready without a leader"
+    );
+    let (s, _, _) = send(&app, get("/healthz")).await;
+    assert_eq!(s, StatusCode::OK, "alive regardless of raft");
+    replica.raft().shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn probes_and_unknown_routes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (app, _replica) = node(dir.path(), 0).await;
+    let (s, _, b) = send(&app, get("/alerts")).await;
+    assert_eq!((s, b), (StatusCode::OK, Value::String("OK".into())));
+    let (s, _, b) = send(&app, get("/api/about")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(b["version"], env!("CARGO_PKG_VERSION"));
+    let (s, _, b) = send(&app, get("/api/remediations/doesnotexist")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(b["error"].as_str().unwrap_or("").contains("doesnotexist"));
+    let (s, _, _) = send(&app, get("/nope")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _, _) = send(&app, get("/api/remediations?limit=0")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
