@@ -81,7 +81,7 @@ mod tests {
         );
         assert_eq!(label_env_name("alertname"), "OPENFERO_ALERTNAME");
         assert_eq!(label_env_name("k8s.io/zone"), "OPENFERO_K8S_IO_ZONE");
-        assert_eq!(label_env_name("grüße"), "OPENFERO_GR__SSE");
+        assert_eq!(label_env_name("grüße"), "OPENFERO_GR_SSE");
     }
 
     #[test]

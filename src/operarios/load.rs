@@ -353,7 +353,7 @@ mod tests {
             operarius("last", "C")
         );
         let file = write(dir.path(), "mixed.yml", &text);
-        let report = load_paths(&[file.clone()], "openfero");
+        let report = load_paths(std::slice::from_ref(&file), "openfero");
         let names: Vec<&str> = report.operarios.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, vec!["first", "last"]);
         let docs: Vec<usize> = report.problems.iter().map(|p| p.document).collect();

@@ -33,6 +33,7 @@ pub struct AlertContext {
     pub external_url: String,
     pub common_labels: BTreeMap<String, String>,
     pub group_labels: BTreeMap<String, String>,
+    pub common_annotations: BTreeMap<String, String>,
 }
 
 impl AlertContext {

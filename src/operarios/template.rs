@@ -7,7 +7,7 @@
 //!   (plus openfero-rs extensions `.Status`, `.Fingerprint`, `.GeneratorURL`);
 //! * `.HookMessage` — `models.HookMessage`: `.Version` (`"4"`), `.GroupKey`,
 //!   `.Status`, `.Receiver`, `.GroupLabels`, `.CommonLabels`,
-//!   `.CommonAnnotations` (always empty: the alert context does not carry it),
+//!   `.CommonAnnotations`,
 //!   `.ExternalURL`, `.Alerts` (a one-element list holding `.Alert`);
 //! * shorthands `.Labels`, `.Annotations`, `.GroupKey`, `.Status`.
 //!
@@ -21,6 +21,12 @@
 //!
 //! Known gtmpl differences: `range` over a map does not sort keys, and the
 //! Go builtins `html`, `js`, `slice` are not available.
+//!
+//! Guards: gtmpl 0.7.1 loops forever on an unclosed action that ends in
+//! whitespace (`"{{ .a "`) and overflows the stack on recursive
+//! `define`/`template`. Before gtmpl sees a text, [`preflight`] therefore
+//! rejects unclosed actions and the `define`, `template` and `block` actions
+//! (OpenFero templates are single strings, so named templates are of no use).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -44,6 +50,7 @@ fn new_template() -> Template {
 
 /// Checks that the text parses as a template.
 pub fn check_template(text: &str) -> Result<(), RenderError> {
+    preflight(text)?;
     new_template()
         .parse(text)
         .map_err(|err| RenderError::Parse {
@@ -58,6 +65,7 @@ pub fn render_template(text: &str, data: &Value) -> Result<String, RenderError> 
     if !is_template(text) {
         return Ok(text.to_owned());
     }
+    preflight(text)?;
     let mut template = new_template();
     template.parse(text).map_err(|err| RenderError::Parse {
         template: text.to_owned(),
@@ -75,6 +83,66 @@ pub fn render_template(text: &str, data: &Value) -> Result<String, RenderError> 
                 message: other.to_string(),
             },
         })
+}
+
+/// Rejects what would make gtmpl hang or crash (see module docs).
+fn preflight(text: &str) -> Result<(), RenderError> {
+    let fail = |message: String| RenderError::Parse {
+        template: text.to_owned(),
+        message,
+    };
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let action = &rest[start + 2..];
+        let end = action_end(action).ok_or_else(|| fail("unclosed action".to_owned()))?;
+        let inner = action[..end].trim_start();
+        let inner = match inner.strip_prefix('-') {
+            Some(after) if after.starts_with(char::is_whitespace) => after.trim_start(),
+            _ => inner,
+        };
+        let keyword: String = inner
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if matches!(keyword.as_str(), "define" | "template" | "block") {
+            return Err(fail(format!("`{keyword}` actions are not supported")));
+        }
+        rest = &action[end + 2..];
+    }
+    Ok(())
+}
+
+/// Byte offset of the `}}` closing an action, skipping quoted strings and a
+/// leading comment.
+fn action_end(action: &str) -> Option<usize> {
+    let trimmed = action.trim_start_matches(|c: char| c == '-' || c.is_whitespace());
+    if trimmed.starts_with("/*") {
+        let offset = action.len() - trimmed.len();
+        let close = trimmed.find("*/")?;
+        let after = offset + close + 2;
+        return action[after..].find("}}").map(|i| after + i);
+    }
+    let bytes = action.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'}' if bytes.get(i + 1) == Some(&b'}') => return Some(i),
+            quote @ (b'"' | b'\'' | b'`') => {
+                i += 1;
+                loop {
+                    match bytes.get(i) {
+                        None => return None,
+                        Some(b'\\') if quote != b'`' => i += 2,
+                        Some(&b) if b == quote => break,
+                        Some(_) => i += 1,
+                    }
+                }
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 /// The template data for one alert (see the module documentation).
@@ -95,7 +163,10 @@ pub fn template_data(alert: &AlertContext) -> Value {
         ("Receiver", Value::from(alert.receiver.as_str())),
         ("GroupLabels", string_object(&alert.group_labels)),
         ("CommonLabels", string_object(&alert.common_labels)),
-        ("CommonAnnotations", string_object(&BTreeMap::new())),
+        (
+            "CommonAnnotations",
+            string_object(&alert.common_annotations),
+        ),
         ("ExternalURL", Value::from(alert.external_url.as_str())),
         ("Alerts", Value::Array(vec![alert_value.clone()])),
     ]);
@@ -156,8 +227,8 @@ fn go_index(args: &[Value]) -> Result<Value, FuncError> {
 /// Reconstructs the dotted path (e.g. `.Alert.Labels.pod`) of the missing
 /// key: scans the field chains inside the template's actions and resolves
 /// each against the data; the first chain that breaks at `missing` names it.
-/// Chains relative to a changed dot (`with`, `range`, variables) cannot be
-/// resolved from the root, in which case the bare key name is returned.
+/// A chain relative to a changed dot (`with`, `range`) is reported as
+/// written; a key reached only through a variable is reported bare.
 fn missing_field_path(text: &str, missing: &str, data: &Value) -> String {
     for action in actions(text) {
         for chain in field_chains(action) {
@@ -266,7 +337,18 @@ mod tests {
             group_labels: [("alertname".to_owned(), "KubePodCrashLooping".to_owned())]
                 .into_iter()
                 .collect(),
+            common_annotations: [("runbook".to_owned(), "http://runbooks/crash".to_owned())]
+                .into_iter()
+                .collect(),
         }
+    }
+
+    #[test]
+    fn common_annotations_of_the_notification_are_template_data() {
+        assert_eq!(
+            render("{{ .HookMessage.CommonAnnotations.runbook }}").expect("renders"),
+            "http://runbooks/crash"
+        );
     }
 
     fn render(text: &str) -> Result<String, RenderError> {
@@ -328,7 +410,7 @@ mod tests {
                 ".Labels.nope",
             ),
             ("{{ .Alert.Lables.pod }}", ".Alert.Lables"),
-            ("{{ with .Labels }}{{ .zzz }}{{ end }}", "zzz"),
+            ("{{ with .Labels }}{{ .zzz }}{{ end }}", ".zzz"),
         ] {
             assert_eq!(
                 render(template),
@@ -366,5 +448,41 @@ mod tests {
             render("{{ index .HookMessage.Alerts 5 }}"),
             Err(RenderError::Execute { .. })
         ));
+    }
+
+    #[test]
+    fn inputs_that_would_hang_or_crash_gtmpl_are_rejected() {
+        for text in [
+            "{{ .Labels.pod ",
+            "{{ .Labels.pod }}{{ .Labels.pod ",
+            "{{ \"x\" ",
+            "{{ \"}}\" ",
+            "{{/* comment ",
+            "{{define \"x\"}}{{template \"x\"}}{{end}}{{template \"x\"}}",
+            "{{- block \"b\" . }}x{{ end }}",
+        ] {
+            assert!(
+                matches!(check_template(text), Err(RenderError::Parse { .. })),
+                "{text}"
+            );
+            assert!(
+                matches!(render(text), Err(RenderError::Parse { .. })),
+                "{text}"
+            );
+        }
+        for text in [
+            "{{ \"a}}b\" }}",
+            "{{/* a }} b */}}ok",
+            "{{- .Labels.pod -}}",
+            "{{ printf `%s}}` .Labels.pod }}",
+            "{{ '}' }}",
+        ] {
+            assert!(check_template(text).is_ok(), "{text}");
+        }
+        assert_eq!(render("{{ \"a}}b\" }}").as_deref(), Ok("a}}b"));
+        assert_eq!(
+            render("{{ printf `<%s>` .Labels.pod }}").as_deref(),
+            Ok("<web-1>")
+        );
     }
 }

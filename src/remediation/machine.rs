@@ -103,6 +103,7 @@ fn alert_context(ingest: &Ingest, ev: &AlertEvent) -> AlertContext {
         external_url: n.external_url.clone(),
         common_labels: n.common_labels.clone(),
         group_labels: n.group_labels.clone(),
+        common_annotations: n.common_annotations.clone(),
     }
 }
 

@@ -2,5 +2,7 @@
 
 mod alertmanager;
 mod durability;
+mod examples;
 mod support;
+mod validate;
 mod webhook;
