@@ -9,7 +9,7 @@ use openraft::{
     StorageIOError, Vote,
 };
 
-use super::{TREE_LOG, TREE_META};
+use super::{Durability, TREE_LOG, TREE_META};
 use crate::codec;
 use crate::types::{NodeId, TypeConfig};
 
@@ -30,25 +30,24 @@ fn io_err(
 /// Log storage over the `raft_log` and `raft_meta` trees. Cloning shares the trees.
 #[derive(Clone)]
 pub struct LogStore {
-    db: sled::Db,
+    durability: Durability,
     log: sled::Tree,
     meta: sled::Tree,
 }
 
 impl LogStore {
-    pub(crate) fn new(db: &sled::Db) -> crate::Result<Self> {
+    pub(crate) fn new(db: &sled::Db, durability: Durability) -> crate::Result<Self> {
         Ok(Self {
-            db: db.clone(),
+            durability,
             log: db.open_tree(TREE_LOG)?,
             meta: db.open_tree(TREE_META)?,
         })
     }
 
     async fn flush(&self, subject: ErrorSubject<NodeId>) -> StorageResult<()> {
-        self.db
-            .flush_async()
+        self.durability
+            .flush()
             .await
-            .map(|_| ())
             .map_err(|e| io_err(subject, ErrorVerb::Write, e))
     }
 
@@ -175,8 +174,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Write, e))?;
         // Durability: openraft may count these entries towards a quorum only once they are on
         // disk, so the callback fires after the flush, never before.
-        let flushed = self.db.flush_async().await.map(|_| ());
-        callback.log_io_completed(flushed.map_err(std::io::Error::other));
+        callback.log_io_completed(self.durability.flush().await);
         Ok(())
     }
 

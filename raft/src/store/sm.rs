@@ -12,7 +12,7 @@ use openraft::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{TREE_SM, TREE_SNAPSHOT};
+use super::{Durability, TREE_SM, TREE_SNAPSHOT};
 use crate::codec;
 use crate::kv::{KvTxn, APP, META};
 use crate::state_machine::{ApplyContext, StateMachine};
@@ -52,7 +52,7 @@ struct SnapshotBody {
 /// openraft's state machine over sled, applying commands through the application's
 /// [`StateMachine`].
 pub struct SmStore<A: StateMachine> {
-    db: sled::Db,
+    durability: Durability,
     sm: sled::Tree,
     snapshots: sled::Tree,
     app: Arc<A>,
@@ -60,9 +60,9 @@ pub struct SmStore<A: StateMachine> {
 }
 
 impl<A: StateMachine> SmStore<A> {
-    pub(crate) fn new(db: &sled::Db, app: Arc<A>) -> crate::Result<Self> {
+    pub(crate) fn new(db: &sled::Db, durability: Durability, app: Arc<A>) -> crate::Result<Self> {
         Ok(Self {
-            db: db.clone(),
+            durability,
             sm: db.open_tree(TREE_SM)?,
             snapshots: db.open_tree(TREE_SNAPSHOT)?,
             app,
@@ -165,7 +165,7 @@ impl<A: StateMachine> RaftStateMachine<TypeConfig> for SmStore<A> {
             Ok((applied, membership, kv))
         })();
         SnapshotBuilder {
-            db: self.db.clone(),
+            durability: self.durability.clone(),
             snapshots: self.snapshots.clone(),
             seq: self.snapshot_seq.fetch_add(1, Ordering::Relaxed),
             copy,
@@ -200,8 +200,8 @@ impl<A: StateMachine> RaftStateMachine<TypeConfig> for SmStore<A> {
             .apply_batch(batch)
             .map_err(|e| sm_err(ErrorVerb::Write, e))?;
         store_snapshot(&self.snapshots, meta, bytes)?;
-        self.db
-            .flush_async()
+        self.durability
+            .flush()
             .await
             .map_err(|e| snap_err(ErrorVerb::Write, e))?;
         Ok(())
@@ -247,7 +247,7 @@ fn store_snapshot(
 
 /// Builds a snapshot from the copy taken in `get_snapshot_builder`.
 pub struct SnapshotBuilder {
-    db: sled::Db,
+    durability: Durability,
     snapshots: sled::Tree,
     seq: u64,
     #[allow(clippy::type_complexity)]
@@ -278,8 +278,8 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         store_snapshot(&self.snapshots, &meta, bytes.clone())?;
         // The log may be purged behind this snapshot, so it (and the state it covers) must be
         // durable first.
-        self.db
-            .flush_async()
+        self.durability
+            .flush()
             .await
             .map_err(|e| snap_err(ErrorVerb::Write, e))?;
         Ok(Snapshot {
