@@ -116,3 +116,41 @@ async fn acknowledged_webhooks_survive_sigkill_and_nothing_runs_twice() {
     let failed = states.values().filter(|s| *s == "failed").count();
     assert_eq!(failed, 0, "states: {states:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_shuts_down_in_order_and_the_data_stays_readable() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let ops = tmp.path().join("operarios");
+    std::fs::create_dir_all(&ops).expect("mkdir");
+    let http = client();
+    let port = free_port();
+    let mut node = OpenferoProcess::start(&data, &ops, port, &[]);
+    node.wait_ready(&http).await;
+    let body = webhook("Graceful", "pod-0", "firing", "2026-01-01T00:00:00Z");
+    let resp = http
+        .post(node.url("/alerts"))
+        .json(&body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 200);
+    let status = node.guard.terminate().expect("exit status");
+    assert!(status.success(), "exit status {status:?}");
+    let log = node.guard.log_tail();
+    let requested = log.find("shutdown requested").expect("shutdown logged");
+    let stopped = log.find("stopped").expect("stop logged");
+    assert!(requested < stopped, "{log}");
+
+    let node = OpenferoProcess::start(&data, &ops, port, &[]);
+    node.wait_ready(&http).await;
+    let alerts: Vec<Value> = http
+        .get(node.url("/api/alerts?q=Graceful"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(alerts.len(), 1);
+}
