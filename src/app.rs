@@ -167,7 +167,7 @@ async fn retention_task(replica: Replica, keep: u64, every: Duration, stop: Canc
             max_remove: PRUNE_BATCH,
             now_ms: now_ms(),
         };
-        match replica.propose(cmd).await {
+        match replica.propose_local(cmd).await {
             Ok(r) => info!(answer = ?r, "retention applied"),
             Err(e) => warn!(error = %e, "retention not applied"),
         }

@@ -111,7 +111,7 @@ impl Catalog {
         }
         info!(operarios = defs.len(), %fingerprint, "replicating operarius catalog");
         replica
-            .propose(CommandV1::SyncOperarios {
+            .propose_local(CommandV1::SyncOperarios {
                 catalog: defs,
                 fingerprint,
             })

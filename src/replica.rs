@@ -48,9 +48,20 @@ impl Replica {
         self.raft.status()
     }
 
-    /// Commit a command through Raft and return what apply answered.
+    /// Commit a command through Raft from any node (followers forward it to the leader) and
+    /// return what apply answered.
     pub async fn propose(&self, command: CommandV1) -> Result<Response, ProposeError> {
-        match self.raft.write(&Command::V1(command)).await {
+        Self::map(self.raft.write(&Command::V1(command)).await)
+    }
+
+    /// Commit a command proposed by this node itself; refused when it does not lead. Used for
+    /// side-effect bookkeeping, which only the leader may record.
+    pub async fn propose_local(&self, command: CommandV1) -> Result<Response, ProposeError> {
+        Self::map(self.raft.write_local(&Command::V1(command)).await)
+    }
+
+    fn map(r: Result<Response, WriteError>) -> Result<Response, ProposeError> {
+        match r {
             Ok(r) => Ok(r),
             Err(WriteError::NotLeader { leader, node }) => Err(ProposeError::NotLeader {
                 leader,

@@ -14,17 +14,21 @@
 pub mod codec;
 mod config;
 mod error;
+mod identity;
 mod kv;
 mod network;
 mod node;
+mod proposer;
 mod state_machine;
 mod store;
 mod types;
 
 pub use config::RaftConfig;
 pub use error::{Error, Result, WriteError};
+pub use identity::{AdoptError, Identity, UuidMismatch};
+pub use proposer::MAX_HOPS;
 pub use kv::{KvError, KvReader, KvTxn, Pair};
-pub use network::{raft_router, HttpNetworkFactory};
+pub use network::HttpNetworkFactory;
 pub use node::{NodeStatus, RaftNode};
 pub use state_machine::{ApplyContext, StateMachine};
 pub use store::{open_store, LogStore, SmStore, Store};

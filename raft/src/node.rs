@@ -5,7 +5,6 @@ use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::Arc;
 
-use openraft::error::{ClientWriteError, RaftError};
 use openraft::{RaftMetrics, ServerState};
 use tokio::sync::watch;
 
@@ -13,10 +12,12 @@ use crate::codec;
 use crate::config::RaftConfig;
 use crate::error::{Error, Result, WriteError};
 use crate::kv::KvReader;
+use crate::identity::Identity;
 use crate::network::{raft_router, HttpNetworkFactory};
+use crate::proposer::{Proposer, MAX_HOPS};
 use crate::state_machine::StateMachine;
 use crate::store::Store;
-use crate::types::{NodeId, NodeInfo, Payload};
+use crate::types::{NodeId, NodeInfo};
 use crate::Raft;
 
 /// A running Raft node. Cheap to clone.
@@ -40,6 +41,8 @@ struct Inner {
     store: Store,
     reader: KvReader,
     config: RaftConfig,
+    identity: Identity,
+    proposer: Proposer,
 }
 
 /// A point-in-time summary of this node's Raft state.
@@ -63,14 +66,27 @@ impl<A: StateMachine> RaftNode<A> {
     pub async fn start(dir: &Path, config: RaftConfig, app: A) -> Result<Self> {
         let raft_config = Arc::new(config.validate()?);
         let store = Store::open(dir)?;
-        let id = store.node_id_or_create()?;
+        let identity = store.identity(&config.cluster_name)?;
+        let id = identity.node_id();
         let log = store.log_store()?;
         let sm = store.state_machine(Arc::new(app))?;
-        let network = HttpNetworkFactory::new(config.cluster_name.clone());
+        let network = HttpNetworkFactory::new(identity.clone());
         let raft = openraft::Raft::new(id, raft_config, network, log, sm)
             .await
             .map_err(|e| Error::Raft(e.to_string()))?;
+        let initialized = raft
+            .is_initialized()
+            .await
+            .map_err(|e| Error::Raft(e.to_string()))?;
+        if initialized && identity.cluster_uuid().is_none() {
+            // A store written before cluster uuids existed (single-node embedded mode).
+            identity
+                .adopt(&Identity::new_uuid())
+                .await
+                .map_err(|e| Error::Raft(e.to_string()))?;
+        }
         let reader = store.reader()?;
+        let proposer = Proposer::new(raft.clone(), identity.clone(), config.write_timeout);
         Ok(Self {
             inner: Arc::new(Inner {
                 id,
@@ -78,6 +94,8 @@ impl<A: StateMachine> RaftNode<A> {
                 store,
                 reader,
                 config,
+                identity,
+                proposer,
             }),
             _app: PhantomData,
         })
@@ -101,13 +119,23 @@ impl<A: StateMachine> RaftNode<A> {
         &self.inner.config
     }
 
-    /// Routes serving this node's Raft RPCs.
+    /// Routes serving this node's Raft RPCs and forwarded writes.
     pub fn router(&self) -> axum::Router {
         raft_router(
             self.inner.raft.clone(),
-            self.inner.id,
-            self.inner.config.cluster_name.clone(),
+            self.inner.identity.clone(),
+            self.inner.proposer.clone(),
         )
+    }
+
+    /// Node id and cluster uuid.
+    pub fn identity(&self) -> &Identity {
+        &self.inner.identity
+    }
+
+    /// The cluster uuid, once this node belongs to an initialised cluster.
+    pub fn cluster_uuid(&self) -> Option<String> {
+        self.inner.identity.cluster_uuid()
     }
 
     /// Whether this node has ever been part of an initialised cluster.
@@ -119,8 +147,16 @@ impl<A: StateMachine> RaftNode<A> {
             .map_err(|e| Error::Raft(e.to_string()))
     }
 
-    /// Initialise a new cluster with the given voters. Only ever called once per cluster.
+    /// Initialise a new cluster with the given voters, under a new cluster uuid. Only ever
+    /// called once per cluster, by one node.
     pub async fn initialize(&self, members: BTreeMap<NodeId, NodeInfo>) -> Result<()> {
+        if self.inner.identity.cluster_uuid().is_none() {
+            self.inner
+                .identity
+                .adopt(&Identity::new_uuid())
+                .await
+                .map_err(|e| Error::Raft(e.to_string()))?;
+        }
         self.inner
             .raft
             .initialize(members)
@@ -128,27 +164,22 @@ impl<A: StateMachine> RaftNode<A> {
             .map_err(|e| Error::Raft(e.to_string()))
     }
 
-    /// Propose `command` and wait until it is committed and applied here.
+    /// Propose `command` from any node: forwarded to the leader when this node does not lead,
+    /// answered once committed. Without a leader within the write timeout: `NoQuorum`.
     pub async fn write(&self, command: &A::Command) -> Result<A::Response, WriteError> {
+        self.write_hops(command, 0).await
+    }
+
+    /// Propose `command` on this node only (no forwarding): for side-effect bookkeeping that
+    /// must come from the leader itself.
+    pub async fn write_local(&self, command: &A::Command) -> Result<A::Response, WriteError> {
+        self.write_hops(command, MAX_HOPS).await
+    }
+
+    async fn write_hops(&self, command: &A::Command, hops: u8) -> Result<A::Response, WriteError> {
         let bytes = codec::encode(command).map_err(|e| WriteError::Codec(e.to_string()))?;
-        let timeout = self.inner.config.write_timeout;
-        let res = tokio::time::timeout(timeout, self.inner.raft.client_write(Payload(bytes))).await;
-        match res {
-            Err(_) => Err(WriteError::NoQuorum(timeout)),
-            Ok(Ok(resp)) => {
-                codec::decode(&resp.data.0).map_err(|e| WriteError::Codec(e.to_string()))
-            }
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
-                Err(WriteError::NotLeader {
-                    leader: f.leader_id,
-                    node: f.leader_node,
-                })
-            }
-            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
-                Err(WriteError::Fatal(e.to_string()))
-            }
-            Ok(Err(RaftError::Fatal(e))) => Err(WriteError::Fatal(e.to_string())),
-        }
+        let answer = self.inner.proposer.write(bytes, hops).await?;
+        codec::decode(&answer).map_err(|e| WriteError::Codec(e.to_string()))
     }
 
     /// Metrics stream from openraft.

@@ -119,13 +119,24 @@ async fn three_nodes_elect_replicate_fail_over_and_recover_from_disk() -> anyhow
         .position(|id| *id == leader)
         .context("leader is a member")?;
 
-    // Replication: a follower refuses writes and names the leader; the leader commits them.
+    // A follower refuses local writes and names the leader, but forwards client writes.
     let follower = (li + 1) % 3;
-    match nodes[follower].node.write(&set("k", "x")).await {
+    match nodes[follower].node.write_local(&set("k", "x")).await {
         Err(WriteError::NotLeader {
             leader: Some(l), ..
         }) => assert_eq!(l, leader),
         other => bail!("follower write answered {other:?}"),
+    }
+    let forwarded = nodes[follower].node.write(&set("fwd", "y")).await?;
+    assert_eq!(forwarded.previous, None);
+    // Every member agrees on one cluster uuid, adopted from the leader.
+    let uuid = nodes[0]
+        .node
+        .cluster_uuid()
+        .context("initialiser has a uuid")?;
+    for n in &nodes {
+        wait_applied(n, forwarded.index).await?;
+        assert_eq!(n.node.cluster_uuid().as_deref(), Some(uuid.as_str()));
     }
     let mut last = 0;
     for i in 0..30 {

@@ -129,7 +129,7 @@ impl Executor {
                 outcome,
                 output_tail: tail,
             };
-            if let Err(e) = self.replica.propose(cmd).await {
+            if let Err(e) = self.replica.propose_local(cmd).await {
                 epoch.unreported.push(done);
                 return Err(e);
             }
@@ -159,7 +159,7 @@ impl Executor {
                         .unwrap_or_else(|| "unknown".into());
                     warn!(remediation = %rec.id, started_by = %by, "running remediation has no live executor: recording it interrupted");
                     self.replica
-                        .propose(CommandV1::Interrupt {
+                        .propose_local(CommandV1::Interrupt {
                             id: rec.id.clone(),
                             at_ms: now_ms(),
                             reason: format!(
@@ -193,7 +193,7 @@ impl Executor {
             leader: epoch.leader,
             executor: self.node_name.clone(),
         };
-        match self.replica.propose(cmd).await {
+        match self.replica.propose_local(cmd).await {
             Ok(Response::Done) => {}
             Ok(other) => {
                 epoch.in_flight.remove(&rec.id);

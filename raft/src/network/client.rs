@@ -12,28 +12,26 @@ use openraft::raft::{
 };
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::{CONTENT_TYPE, HEADER_CLUSTER, HEADER_TARGET};
+use super::{CONTENT_TYPE, HEADER_CLUSTER, HEADER_CLUSTER_UUID, HEADER_FROM, HEADER_TARGET};
 use crate::codec;
+use crate::identity::Identity;
 use crate::types::{NodeId, NodeInfo, TypeConfig};
 
 /// Creates connections to peers. Cheap to clone: all connections share one HTTP client pool.
 #[derive(Clone)]
 pub struct HttpNetworkFactory {
     client: reqwest::Client,
-    cluster: String,
+    identity: Identity,
 }
 
 impl HttpNetworkFactory {
-    pub fn new(cluster: impl Into<String>) -> Self {
+    pub fn new(identity: Identity) -> Self {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(500))
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .expect("a plain-HTTP reqwest client always builds");
-        Self {
-            client,
-            cluster: cluster.into(),
-        }
+        Self { client, identity }
     }
 }
 
@@ -43,7 +41,7 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetworkFactory {
     async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> Self::Network {
         HttpConnection {
             client: self.client.clone(),
-            cluster: self.cluster.clone(),
+            identity: self.identity.clone(),
             target,
             addr: node.raft_addr.clone(),
         }
@@ -53,7 +51,7 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetworkFactory {
 /// A connection to one peer.
 pub struct HttpConnection {
     client: reqwest::Client,
-    cluster: String,
+    identity: Identity,
     target: NodeId,
     addr: String,
 }
@@ -91,13 +89,18 @@ impl HttpConnection {
     {
         let body = codec::encode(req).map_err(|e| CallError::Network(NetworkError::new(&e)))?;
         let url = format!("http://{}/raft/{}", self.addr, path);
-        let resp = self
+        let mut builder = self
             .client
             .post(&url)
             .timeout(timeout)
             .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
             .header(HEADER_TARGET, self.target.to_string())
-            .header(HEADER_CLUSTER, &self.cluster)
+            .header(HEADER_FROM, self.identity.node_id().to_string())
+            .header(HEADER_CLUSTER, self.identity.cluster_name());
+        if let Some(uuid) = self.identity.cluster_uuid() {
+            builder = builder.header(HEADER_CLUSTER_UUID, uuid);
+        }
+        let resp = builder
             .body(body)
             .send()
             .await

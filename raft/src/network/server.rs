@@ -8,8 +8,10 @@ use axum::routing::post;
 use axum::Router;
 use serde::Serialize;
 
-use super::{CONTENT_TYPE, HEADER_CLUSTER, HEADER_TARGET};
+use super::{CONTENT_TYPE, HEADER_CLUSTER, HEADER_CLUSTER_UUID, HEADER_FROM, HEADER_TARGET};
 use crate::codec;
+use crate::identity::{AdoptError, Identity};
+use crate::proposer::{ForwardRequest, Proposer};
 use crate::types::NodeId;
 use crate::Raft;
 
@@ -19,21 +21,22 @@ const MAX_RPC_BYTES: usize = 512 * 1024 * 1024;
 #[derive(Clone)]
 struct RpcState {
     raft: Raft,
-    id: NodeId,
-    cluster: String,
+    identity: Identity,
+    proposer: Proposer,
 }
 
-/// Routes `POST /raft/{append,vote,snapshot}` for the given node.
-pub fn raft_router(raft: Raft, id: NodeId, cluster: impl Into<String>) -> Router {
+/// Routes `POST /raft/{append,vote,snapshot,propose}` for the given node.
+pub(crate) fn raft_router(raft: Raft, identity: Identity, proposer: Proposer) -> Router {
     let state = RpcState {
         raft,
-        id,
-        cluster: cluster.into(),
+        identity,
+        proposer,
     };
     Router::new()
         .route("/raft/append", post(append))
         .route("/raft/vote", post(vote))
         .route("/raft/snapshot", post(snapshot))
+        .route("/raft/propose", post(propose))
         // Peers are trusted to send what openraft batches; application limits apply elsewhere.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_RPC_BYTES))
         .with_state(state)
@@ -43,36 +46,67 @@ fn reject(status: StatusCode, msg: String) -> Response {
     (status, msg).into_response()
 }
 
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// What a request may do with the cluster uuid it carries.
+#[derive(PartialEq)]
+enum UuidUse {
+    /// Appends and snapshots come from a leader: a node without a uuid adopts the leader's.
+    Adopt,
+    /// Votes and forwarded writes must match (or both sides have none).
+    Match,
+}
+
 /// Check the addressing headers and decode the body.
-fn admit<T: serde::de::DeserializeOwned>(
+async fn admit<T: serde::de::DeserializeOwned>(
     state: &RpcState,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<T, Response> {
-    let target = headers
-        .get(HEADER_TARGET)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<NodeId>().ok());
-    if target != Some(state.id) {
+    uuid_use: UuidUse,
+) -> Result<(T, Option<NodeId>), Response> {
+    let id = state.identity.node_id();
+    let target = header(headers, HEADER_TARGET).and_then(|v| v.parse::<NodeId>().ok());
+    if target != Some(id) {
         return Err(reject(
             StatusCode::CONFLICT,
-            format!(
-                "rpc addressed to node `{target:?}` reached node `{}`",
-                state.id
-            ),
+            format!("rpc addressed to node `{target:?}` reached node `{id}`"),
         ));
     }
-    let cluster = headers.get(HEADER_CLUSTER).and_then(|v| v.to_str().ok());
-    if cluster != Some(state.cluster.as_str()) {
+    let cluster = header(headers, HEADER_CLUSTER);
+    if cluster != Some(state.identity.cluster_name()) {
         return Err(reject(
             StatusCode::CONFLICT,
             format!(
                 "rpc for cluster `{cluster:?}` reached cluster `{}`",
-                state.cluster
+                state.identity.cluster_name()
             ),
         ));
     }
-    codec::decode(body).map_err(|e| reject(StatusCode::BAD_REQUEST, format!("bad rpc body: {e}")))
+    let theirs = header(headers, HEADER_CLUSTER_UUID);
+    match (state.identity.cluster_uuid(), theirs) {
+        (Some(ours), Some(theirs)) if ours != theirs => {
+            return Err(reject(
+                StatusCode::CONFLICT,
+                format!("rpc from cluster uuid `{theirs}` reached cluster uuid `{ours}`"),
+            ))
+        }
+        (None, Some(theirs)) if uuid_use == UuidUse::Adopt => {
+            if let Err(e) = state.identity.adopt(theirs).await {
+                let status = match e {
+                    AdoptError::Mismatch(_) => StatusCode::CONFLICT,
+                    AdoptError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                return Err(reject(status, e.to_string()));
+            }
+        }
+        _ => {}
+    }
+    let from = header(headers, HEADER_FROM).and_then(|v| v.parse::<NodeId>().ok());
+    let value = codec::decode(body)
+        .map_err(|e| reject(StatusCode::BAD_REQUEST, format!("bad rpc body: {e}")))?;
+    Ok((value, from))
 }
 
 fn answer<T: Serialize>(value: &T) -> Response {
@@ -86,22 +120,41 @@ fn answer<T: Serialize>(value: &T) -> Response {
 }
 
 async fn append(State(state): State<RpcState>, headers: HeaderMap, body: Bytes) -> Response {
-    match admit(&state, &headers, &body) {
-        Ok(req) => answer(&state.raft.append_entries(req).await),
+    match admit(&state, &headers, &body, UuidUse::Adopt).await {
+        Ok((req, _)) => answer(&state.raft.append_entries(req).await),
         Err(r) => r,
     }
 }
 
 async fn vote(State(state): State<RpcState>, headers: HeaderMap, body: Bytes) -> Response {
-    match admit(&state, &headers, &body) {
-        Ok(req) => answer(&state.raft.vote(req).await),
+    match admit(&state, &headers, &body, UuidUse::Match).await {
+        Ok((req, from)) => {
+            // A node removed from the membership keeps campaigning in openraft 0.9; its higher
+            // terms would depose a healthy leader. Only members may ask for votes.
+            let membership = state.raft.metrics().borrow().membership_config.clone();
+            let known = from.is_some_and(|f| membership.membership().get_node(&f).is_some());
+            if !known && membership.membership().nodes().next().is_some() {
+                return reject(
+                    StatusCode::CONFLICT,
+                    format!("vote request from `{from:?}`, which is not a member"),
+                );
+            }
+            answer(&state.raft.vote(req).await)
+        }
         Err(r) => r,
     }
 }
 
 async fn snapshot(State(state): State<RpcState>, headers: HeaderMap, body: Bytes) -> Response {
-    match admit(&state, &headers, &body) {
-        Ok(req) => answer(&state.raft.install_snapshot(req).await),
+    match admit(&state, &headers, &body, UuidUse::Adopt).await {
+        Ok((req, _)) => answer(&state.raft.install_snapshot(req).await),
+        Err(r) => r,
+    }
+}
+
+async fn propose(State(state): State<RpcState>, headers: HeaderMap, body: Bytes) -> Response {
+    match admit::<ForwardRequest>(&state, &headers, &body, UuidUse::Match).await {
+        Ok((req, _)) => answer(&state.proposer.write(req.command, req.hops).await),
         Err(r) => r,
     }
 }

@@ -110,6 +110,17 @@ impl Store {
         SmStore::new(&self.db, self.durability.clone(), app)
     }
 
+    /// This node's identity (node id and cluster uuid) for the cluster named `cluster_name`.
+    pub fn identity(&self, cluster_name: &str) -> Result<crate::identity::Identity> {
+        let id = self.node_id_or_create()?;
+        crate::identity::Identity::load(
+            id,
+            cluster_name.to_string(),
+            self.db.open_tree(TREE_META)?,
+            self.durability.clone(),
+        )
+    }
+
     /// Read-only view of the application state.
     pub fn reader(&self) -> Result<KvReader> {
         Ok(KvReader::new(self.db.open_tree(TREE_SM)?))

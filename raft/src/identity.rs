@@ -1,0 +1,119 @@
+//! Who this node is and which cluster it belongs to.
+//!
+//! The node id is random and created on first boot; the cluster uuid is created by the node that
+//! initialises the cluster and adopted by every other member from the first append (or
+//! snapshot) it accepts. Both are persisted in the `raft_meta` tree. RPCs carry both, so an
+//! address that now belongs to another node, or a node of another cluster, is refused.
+
+use std::sync::{Arc, RwLock};
+
+use crate::codec;
+use crate::store::Durability;
+use crate::types::NodeId;
+
+const KEY_CLUSTER_UUID: &[u8] = b"cluster_uuid";
+
+/// Cheap-to-clone identity handle.
+#[derive(Clone)]
+pub struct Identity {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    node_id: NodeId,
+    cluster_name: String,
+    uuid: RwLock<Option<String>>,
+    meta: sled::Tree,
+    durability: Durability,
+}
+
+/// A cluster uuid other than ours.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cluster uuid `{theirs}` is not this node's cluster `{ours}`")]
+pub struct UuidMismatch {
+    pub ours: String,
+    pub theirs: String,
+}
+
+impl Identity {
+    pub(crate) fn load(
+        node_id: NodeId,
+        cluster_name: String,
+        meta: sled::Tree,
+        durability: Durability,
+    ) -> crate::Result<Self> {
+        let uuid = match meta.get(KEY_CLUSTER_UUID)? {
+            Some(v) => Some(codec::decode::<String>(&v)?),
+            None => None,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                node_id,
+                cluster_name,
+                uuid: RwLock::new(uuid),
+                meta,
+                durability,
+            }),
+        })
+    }
+
+    pub fn node_id(&self) -> NodeId {
+        self.inner.node_id
+    }
+
+    /// The configured cluster name (also the gossip cluster id).
+    pub fn cluster_name(&self) -> &str {
+        &self.inner.cluster_name
+    }
+
+    /// The cluster uuid, once this node belongs to an initialised cluster.
+    pub fn cluster_uuid(&self) -> Option<String> {
+        self.inner.uuid.read().expect("identity lock poisoned").clone()
+    }
+
+    /// Persist `uuid` as ours if we have none; refuse a different one.
+    pub async fn adopt(&self, uuid: &str) -> Result<bool, AdoptError> {
+        {
+            let current = self.inner.uuid.read().expect("identity lock poisoned");
+            match current.as_deref() {
+                Some(ours) if ours == uuid => return Ok(false),
+                Some(ours) => {
+                    return Err(AdoptError::Mismatch(UuidMismatch {
+                        ours: ours.to_string(),
+                        theirs: uuid.to_string(),
+                    }))
+                }
+                None => {}
+            }
+        }
+        let bytes = codec::encode(&uuid.to_string()).map_err(|e| AdoptError::Io(e.to_string()))?;
+        self.inner
+            .meta
+            .insert(KEY_CLUSTER_UUID, bytes)
+            .map_err(|e| AdoptError::Io(e.to_string()))?;
+        self.inner
+            .durability
+            .flush()
+            .await
+            .map_err(|e| AdoptError::Io(e.to_string()))?;
+        let mut current = self.inner.uuid.write().expect("identity lock poisoned");
+        if current.is_none() {
+            *current = Some(uuid.to_string());
+            tracing::info!(cluster_uuid = %uuid, "joined cluster");
+        }
+        Ok(true)
+    }
+
+    /// A fresh random cluster uuid (128 bits, hex).
+    pub fn new_uuid() -> String {
+        format!("{:032x}", rand::random::<u128>())
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AdoptError {
+    #[error(transparent)]
+    Mismatch(#[from] UuidMismatch),
+    #[error("cannot persist the cluster uuid: {0}")]
+    Io(String),
+}
