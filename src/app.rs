@@ -1,121 +1,245 @@
 //! Wiring: opens the store, starts Raft, the HTTP server and the background tasks, and owns
 //! the ordered shutdown. The only place that spawns long-lived tasks.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use openfero_raft::{NodeInfo, RaftNode};
+use openfero_gossip::{Gossip, GossipConfig, NodeMeta, Transport};
+use openfero_raft::RaftNode;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::catalog::Catalog;
+use crate::cluster::{bootstrap, ordinal_of, watch_membership, Autopilot, Cluster, ClusterConfig};
 use crate::config::ServeArgs;
 use crate::executor::Executor;
-use crate::http::{router, AppState};
+use crate::http::{node_hex, router, AppState};
 use crate::remediation::{CommandV1, RemediationMachine};
 use crate::replica::Replica;
 use crate::time::now_ms;
 
 /// Most alerts removed by one prune command (keeps each apply short).
 const PRUNE_BATCH: u64 = 1000;
+/// How long gossip remembers a dead node (longer than any `--dead-after`).
+const GOSSIP_DEAD_GRACE: Duration = Duration::from_secs(3600);
 
 /// A running node, for tests and `main`.
 pub struct Running {
     pub addr: SocketAddr,
+    pub raft_addr: SocketAddr,
     pub replica: Replica,
+    pub cluster: Cluster,
     shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+    gossip_interval: Duration,
 }
 
-/// Start a node on the embedded default (single voter, local executor).
+/// Start a node: on the embedded default (single voter, no gossip) or as a cluster member
+/// (`--gossip-addr`, `--seeds`, `--bootstrap-expect`).
 pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     args.validate()?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir `{}`", args.data_dir.display()))?;
+    let admin_token = match &args.admin_token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read admin token file `{}`", path.display()))?
+                .trim()
+                .to_string(),
+        )
+        .filter(|t| !t.is_empty()),
+        None => None,
+    };
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on `{}`", args.listen))?;
     let addr = listener.local_addr()?;
-    let advertise = args.advertise.clone().unwrap_or_else(|| addr.to_string());
+    let raft_listener = match args.raft_addr {
+        Some(a) => Some(
+            TcpListener::bind(a)
+                .await
+                .with_context(|| format!("cannot listen on `{a}` for raft"))?,
+        ),
+        None => None,
+    };
+    let raft_addr = match &raft_listener {
+        Some(l) => l.local_addr()?,
+        None => addr,
+    };
+    let api_advertise = args.advertise.clone().unwrap_or_else(|| addr.to_string());
+    let raft_advertise = args
+        .raft_advertise
+        .clone()
+        .unwrap_or_else(|| raft_addr.to_string());
+    let node_name = args.node_name();
 
     let raft = RaftNode::start(&args.data_dir, args.raft_config(), RemediationMachine)
         .await
         .context("cannot start raft")?;
     let replica = Replica::new(raft.clone());
-    info!(node_id = %format!("{:016x}", raft.id()), %addr, data_dir = %args.data_dir.display(), "openfero starting");
-    if !raft.is_initialized().await? {
-        let mut members = BTreeMap::new();
-        members.insert(
-            raft.id(),
-            NodeInfo {
-                raft_addr: advertise.clone(),
-                api_addr: advertise.clone(),
-            },
-        );
-        raft.initialize(members)
-            .await
-            .context("cannot initialise raft")?;
-        info!("initialised a new single-node cluster");
-    }
+    info!(
+        node_id = %node_hex(raft.id()),
+        node_name = %node_name,
+        %addr,
+        %raft_addr,
+        data_dir = %args.data_dir.display(),
+        "openfero starting"
+    );
+
+    let gossip_interval = Duration::from_millis(args.gossip_interval_ms);
+    let gossip = match args.gossip_addr {
+        None => None,
+        Some(listen_addr) => {
+            let config = GossipConfig {
+                node_id: raft.id(),
+                generation: None,
+                cluster_id: args.cluster_id.clone(),
+                listen_addr,
+                advertise_addr: args.gossip_advertise.unwrap_or(listen_addr),
+                seeds: args.seeds.clone(),
+                gossip_interval,
+                dead_grace: GOSSIP_DEAD_GRACE,
+                meta: NodeMeta {
+                    raft_id: raft.id(),
+                    raft_addr: raft_advertise.clone(),
+                    api_addr: api_advertise.clone(),
+                    node_name: node_name.clone(),
+                    ordinal: ordinal_of(&node_name),
+                    cluster_uuid: raft.cluster_uuid(),
+                    bootstrap_expect: args.bootstrap_expect,
+                    ready: false,
+                    leaving: false,
+                },
+            };
+            Some(
+                Gossip::start(config, Transport::Udp)
+                    .await
+                    .context("cannot start gossip")?,
+            )
+        }
+    };
+    let cluster = Cluster::new(
+        replica.clone(),
+        gossip.clone(),
+        ClusterConfig {
+            node_name,
+            api_advertise: api_advertise.clone(),
+            raft_advertise,
+            bootstrap_expect: args.bootstrap_expect,
+            max_voters: args.max_voters,
+            dead_after: Duration::from_secs(args.dead_after_secs),
+            promote_after: Duration::from_secs(args.promote_after_secs),
+            tick: gossip_interval.max(Duration::from_millis(100)),
+        },
+    );
 
     let catalog = Catalog::load(vec![args.operarios.clone()], &args.namespace);
     let shutdown = CancellationToken::new();
+    let work = shutdown.child_token();
     let mut tasks = Vec::new();
-
-    let executor = Executor::new(replica.clone(), args.executor_config(), advertise.clone());
-    tasks.push(tokio::spawn(executor.run(shutdown.child_token())));
+    tasks.push(tokio::spawn(bootstrap(cluster.clone(), work.child_token())));
+    tasks.push(tokio::spawn(
+        Autopilot::new(cluster.clone()).run(work.child_token()),
+    ));
+    tasks.push(tokio::spawn(watch_membership(
+        cluster.clone(),
+        work.child_token(),
+    )));
+    let executor = Executor::new(replica.clone(), args.executor_config(), api_advertise);
+    tasks.push(tokio::spawn(executor.run(work.child_token())));
     tasks.push(tokio::spawn(catalog_task(
         catalog.clone(),
         replica.clone(),
         Duration::from_secs(args.reload_secs),
-        shutdown.child_token(),
+        work.child_token(),
     )));
     tasks.push(tokio::spawn(retention_task(
         replica.clone(),
         args.retention_alerts,
         Duration::from_secs(args.retention_secs),
-        shutdown.child_token(),
+        work.child_token(),
     )));
 
-    let app = router(AppState {
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_millis(500))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .context("http client")?;
+    let state = AppState {
         replica: replica.clone(),
+        cluster: cluster.clone(),
         catalog,
         body_limit: args.body_limit,
-    });
-    let server_stop = shutdown.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { server_stop.cancelled().await })
-            .await
-    });
+        admin_token,
+        http,
+    };
+    let mut servers = Vec::new();
+    let app = match raft_listener {
+        Some(rl) => {
+            let raft_app = raft.router();
+            let stop = shutdown.clone();
+            servers.push(tokio::spawn(async move {
+                axum::serve(rl, raft_app)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await
+            }));
+            router(state)
+        }
+        None => router(state).merge(raft.router()),
+    };
+    let stop = shutdown.clone();
+    servers.push(tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await
+    }));
+    if let Some(g) = &gossip {
+        g.set_ready(true).await;
+    }
     info!(%addr, "listening");
     Ok(Running {
         addr,
+        raft_addr,
         replica,
+        cluster,
         shutdown,
         tasks,
-        server,
+        servers,
+        gossip_interval,
     })
 }
 
 impl Running {
-    /// Ordered shutdown: stop taking requests, stop background work, stop Raft, flush the store.
+    /// Ordered shutdown: announce leaving in gossip, stop background work (the executor first
+    /// of all), stop taking requests, stop Raft, flush the store, leave gossip.
     pub async fn stop(self) -> anyhow::Result<()> {
-        self.shutdown.cancel();
-        match self.server.await {
-            Ok(Err(e)) => warn!(error = %e, "http server ended with an error"),
-            Err(e) => warn!(error = %e, "http server task failed"),
-            Ok(Ok(())) => {}
+        if let Some(g) = self.cluster.gossip() {
+            g.set_leaving(true).await;
+            // Give peers a few rounds to see it.
+            tokio::time::sleep(self.gossip_interval * 3).await;
         }
+        self.shutdown.cancel();
         for t in self.tasks {
             let _ = t.await;
         }
+        for s in self.servers {
+            match s.await {
+                Ok(Err(e)) => warn!(error = %e, "http server ended with an error"),
+                Err(e) => warn!(error = %e, "http server task failed"),
+                Ok(Ok(())) => {}
+            }
+        }
         self.replica.raft().shutdown().await?;
+        if let Some(g) = self.cluster.gossip().cloned() {
+            let _ = g.shutdown().await;
+        }
         info!("stopped");
         Ok(())
     }

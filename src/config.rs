@@ -91,9 +91,46 @@ pub struct ServeArgs {
     /// Deadline of a remediation whose job template sets no activeDeadlineSeconds.
     #[arg(long, env = "OPENFERO_DEFAULT_TIMEOUT_SECS", default_value_t = 600)]
     pub default_timeout_secs: u64,
-    /// Raft cluster name; RPCs from another cluster are refused.
-    #[arg(long, env = "OPENFERO_CLUSTER_NAME", default_value = "openfero")]
-    pub cluster_name: String,
+    /// Cluster id: gossip and Raft traffic of another cluster id is ignored or refused, so two
+    /// clusters on one network never merge.
+    #[arg(long, env = "OPENFERO_CLUSTER_ID", default_value = "openfero")]
+    pub cluster_id: String,
+    /// This node's name; a StatefulSet pod name (`<name>-<ordinal>`) also gives the ordinal.
+    /// Defaults to the host name.
+    #[arg(long, env = "OPENFERO_NODE_NAME")]
+    pub node_name: Option<String>,
+    /// Separate listener for Raft RPCs (default: served on `--listen`).
+    #[arg(long, env = "OPENFERO_RAFT_ADDR")]
+    pub raft_addr: Option<SocketAddr>,
+    /// Raft address peers use (defaults to the bound Raft address).
+    #[arg(long, env = "OPENFERO_RAFT_ADVERTISE")]
+    pub raft_advertise: Option<String>,
+    /// UDP address for gossip. Without it the node runs alone (embedded mode).
+    #[arg(long, env = "OPENFERO_GOSSIP_ADDR")]
+    pub gossip_addr: Option<SocketAddr>,
+    /// Gossip address peers use (defaults to `--gossip-addr`).
+    #[arg(long, env = "OPENFERO_GOSSIP_ADVERTISE")]
+    pub gossip_advertise: Option<SocketAddr>,
+    /// Gossip seeds, `host:port`, comma separated (DNS names are re-resolved).
+    #[arg(long, env = "OPENFERO_SEEDS", value_delimiter = ',')]
+    pub seeds: Vec<String>,
+    /// Voters of the first cluster: wait for this many nodes before bootstrapping.
+    #[arg(long, env = "OPENFERO_BOOTSTRAP_EXPECT", default_value_t = 1)]
+    pub bootstrap_expect: u32,
+    #[arg(long, env = "OPENFERO_GOSSIP_INTERVAL_MS", default_value_t = 500)]
+    pub gossip_interval_ms: u64,
+    /// A voter unreachable this long is removed (if quorum allows).
+    #[arg(long, env = "OPENFERO_DEAD_AFTER_SECS", default_value_t = 300)]
+    pub dead_after_secs: u64,
+    /// Largest number of voters the autopilot keeps (odd).
+    #[arg(long, env = "OPENFERO_MAX_VOTERS", default_value_t = 5)]
+    pub max_voters: usize,
+    /// A caught-up learner is promoted after being healthy this long.
+    #[arg(long, env = "OPENFERO_PROMOTE_AFTER_SECS", default_value_t = 10)]
+    pub promote_after_secs: u64,
+    /// File holding the bearer token for mutating admin calls (without it: loopback only).
+    #[arg(long, env = "OPENFERO_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
     #[arg(long, env = "OPENFERO_RAFT_HEARTBEAT_MS", default_value_t = 300)]
     pub raft_heartbeat_ms: u64,
     #[arg(long, env = "OPENFERO_RAFT_ELECTION_MIN_MS", default_value_t = 1500)]
@@ -141,6 +178,24 @@ impl ServeArgs {
         if self.reload_secs == 0 || self.retention_secs == 0 {
             return bad("reload-secs/retention-secs", "must be at least 1");
         }
+        if self.bootstrap_expect == 0 {
+            return bad("bootstrap-expect", "must be at least 1");
+        }
+        if self.bootstrap_expect > 1 && self.gossip_addr.is_none() {
+            return bad(
+                "bootstrap-expect",
+                "a cluster of more than one node needs --gossip-addr (and --seeds)",
+            );
+        }
+        if self.max_voters == 0 || self.max_voters.is_multiple_of(2) {
+            return bad("max-voters", "must be odd (1, 3, 5, ...)");
+        }
+        if self.gossip_interval_ms < 10 {
+            return bad("gossip-interval-ms", "must be at least 10");
+        }
+        if self.cluster_id.trim().is_empty() {
+            return bad("cluster-id", "must not be empty");
+        }
         self.raft_config().validate().map_err(|e| ConfigError {
             field: "raft",
             reason: e.to_string(),
@@ -150,7 +205,7 @@ impl ServeArgs {
 
     pub fn raft_config(&self) -> openfero_raft::RaftConfig {
         openfero_raft::RaftConfig {
-            cluster_name: self.cluster_name.clone(),
+            cluster_name: self.cluster_id.clone(),
             heartbeat_interval: Duration::from_millis(self.raft_heartbeat_ms),
             election_timeout_min: Duration::from_millis(self.raft_election_min_ms),
             election_timeout_max: Duration::from_millis(self.raft_election_max_ms),
@@ -158,6 +213,21 @@ impl ServeArgs {
             write_timeout: Duration::from_millis(self.write_timeout_ms),
             ..Default::default()
         }
+    }
+
+    /// The node name: `--node-name`, else the host name, else `openfero`.
+    pub fn node_name(&self) -> String {
+        self.node_name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+            .or_else(|| {
+                std::fs::read_to_string("/etc/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_string())
+                    .filter(|h| !h.is_empty())
+            })
+            .unwrap_or_else(|| "openfero".to_string())
     }
 
     pub fn executor_config(&self) -> ExecutorConfig {
@@ -220,5 +290,40 @@ mod tests {
             panic!("expected serve");
         };
         assert_eq!(s.validate().expect_err("invalid").field, "raft");
+        let cli = Cli::try_parse_from(["openfero", "--bootstrap-expect", "3"]).expect("parse");
+        let CliCommand::Serve(s) = cli.into_command() else {
+            panic!("expected serve");
+        };
+        assert_eq!(s.validate().expect_err("invalid").field, "bootstrap-expect");
+    }
+
+    #[test]
+    fn cluster_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "openfero",
+            "serve",
+            "--node-name",
+            "n1",
+            "--listen",
+            "127.0.0.1:8081",
+            "--raft-addr",
+            "127.0.0.1:9081",
+            "--gossip-addr",
+            "127.0.0.1:7081",
+            "--seeds",
+            "127.0.0.1:7082,127.0.0.1:7083",
+            "--bootstrap-expect",
+            "3",
+            "--data-dir",
+            "./data/n1",
+        ])
+        .expect("parse");
+        let CliCommand::Serve(s) = cli.into_command() else {
+            panic!("expected serve");
+        };
+        assert_eq!(s.node_name(), "n1");
+        assert_eq!(s.seeds, vec!["127.0.0.1:7082", "127.0.0.1:7083"]);
+        assert_eq!(s.bootstrap_expect, 3);
+        s.validate().expect("valid");
     }
 }

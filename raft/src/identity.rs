@@ -68,7 +68,11 @@ impl Identity {
 
     /// The cluster uuid, once this node belongs to an initialised cluster.
     pub fn cluster_uuid(&self) -> Option<String> {
-        self.inner.uuid.read().expect("identity lock poisoned").clone()
+        self.inner
+            .uuid
+            .read()
+            .expect("identity lock poisoned")
+            .clone()
     }
 
     /// Persist `uuid` as ours if we have none; refuse a different one.

@@ -12,7 +12,9 @@ use tokio::time::Instant;
 use crate::codec;
 use crate::error::WriteError;
 use crate::identity::Identity;
-use crate::network::{CONTENT_TYPE, HEADER_CLUSTER, HEADER_CLUSTER_UUID, HEADER_FROM, HEADER_TARGET};
+use crate::network::{
+    CONTENT_TYPE, HEADER_CLUSTER, HEADER_CLUSTER_UUID, HEADER_FROM, HEADER_TARGET,
+};
 use crate::types::{NodeId, Payload};
 use crate::Raft;
 
@@ -57,11 +59,9 @@ impl Proposer {
             if remaining.is_zero() {
                 return Err(WriteError::NoQuorum(self.timeout));
             }
-            let res = tokio::time::timeout(
-                remaining,
-                self.raft.client_write(Payload(command.clone())),
-            )
-            .await;
+            let res =
+                tokio::time::timeout(remaining, self.raft.client_write(Payload(command.clone())))
+                    .await;
             let forward = match res {
                 Err(_) => return Err(WriteError::NoQuorum(self.timeout)),
                 Ok(Ok(resp)) => return Ok(resp.data.0),
@@ -128,7 +128,10 @@ impl Proposer {
             }
         })?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|_| WriteError::NoQuorum(timeout))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|_| WriteError::NoQuorum(timeout))?;
         if !status.is_success() {
             return Err(WriteError::Fatal(format!(
                 "leader `{leader}` refused the forwarded write ({status}): {}",

@@ -1,5 +1,6 @@
 //! The HTTP surface: Alertmanager webhook, JSON API, health, and the Raft RPC routes.
 
+mod admin;
 mod api;
 mod error;
 mod view;
@@ -10,22 +11,27 @@ use axum::routing::get;
 use axum::Router;
 
 pub use error::ApiError;
-pub use view::{AlertView, IngestView, OperariusView, RemediationView};
+pub use view::{node_hex, AlertView, IngestView, OperariusView, RemediationView};
 
 use crate::catalog::Catalog;
+use crate::cluster::Cluster;
 use crate::replica::Replica;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub replica: Replica,
+    pub cluster: Cluster,
     pub catalog: Catalog,
     pub body_limit: usize,
+    /// Bearer token for mutating admin calls (`None`: loopback callers only).
+    pub admin_token: Option<String>,
+    /// For forwarding admin calls and consistent reads to the leader.
+    pub http: reqwest::Client,
 }
 
-/// All routes of one node.
+/// The API routes of one node (the Raft routes are served beside them, see `app`).
 pub fn router(state: AppState) -> Router {
-    let raft = state.replica.raft().router();
     let body_limit = state.body_limit;
     Router::new()
         .route(
@@ -40,9 +46,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/operarios", get(api::operarios))
         .route("/api/operarios/problems", get(api::operario_problems))
         .route("/api/about", get(api::about))
+        .route("/admin/cluster", get(admin::cluster))
+        .route(
+            "/admin/cluster/nodes/{id}/{op}",
+            axum::routing::post(admin::node_op),
+        )
+        .route(
+            "/admin/cluster/autopilot",
+            axum::routing::post(admin::autopilot),
+        )
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .fallback(api::not_found)
         .with_state(state)
-        .merge(raft)
 }

@@ -53,6 +53,8 @@ pub enum CommandV1 {
         max_remove: u64,
         now_ms: i64,
     },
+    /// Pause or resume the membership autopilot (replicated, so a new leader keeps it).
+    SetAutopilot { paused: bool },
 }
 
 /// A leader identity: term and node. Two leaders can share a term in openraft 0.9, never both.

@@ -21,6 +21,9 @@ pub const LIVE_ALERTS: &[u8] = b"ct/live_alerts";
 pub const CATALOG: &[u8] = b"cat/list";
 pub const CATALOG_FINGERPRINT: &[u8] = b"cat/fp";
 
+/// Cluster settings changed through the admin API.
+pub const AUTOPILOT_PAUSED: &[u8] = b"cfg/autopilot_paused";
+
 pub fn with_seq(prefix: &[u8], seq: u64) -> Vec<u8> {
     let mut k = prefix.to_vec();
     k.extend_from_slice(&seq.to_be_bytes());

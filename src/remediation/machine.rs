@@ -56,6 +56,10 @@ impl StateMachine for RemediationMachine {
                     max_remove,
                     now_ms,
                 } => prune(kv, keep_alerts, max_remove, now_ms),
+                CommandV1::SetAutopilot { paused } => {
+                    kv.put_as(keys::AUTOPILOT_PAUSED, &paused)?;
+                    Ok(Response::Done)
+                }
             },
         }
     }

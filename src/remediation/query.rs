@@ -124,6 +124,11 @@ impl History {
         self.reader.get_as(keys::CATALOG_FINGERPRINT)
     }
 
+    /// Whether the membership autopilot is paused (admin API).
+    pub fn autopilot_paused(&self) -> Result<bool, KvError> {
+        Ok(self.reader.get_as(keys::AUTOPILOT_PAUSED)?.unwrap_or(false))
+    }
+
     /// Alerts currently held (after retention).
     pub fn live_alerts(&self) -> Result<u64, KvError> {
         Ok(self.reader.get_as(keys::LIVE_ALERTS)?.unwrap_or(0))

@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use openfero::catalog::Catalog;
+use openfero::cluster::{Cluster, ClusterConfig};
 use openfero::http::{router, AppState};
 use openfero::remediation::RemediationMachine;
 use openfero::replica::Replica;
@@ -63,10 +64,27 @@ async fn node(dir: &std::path::Path, unreachable_peers: usize) -> (Router, Repli
     }
     let replica = Replica::new(raft);
     let ops = dir.join("no-operarios");
+    let cluster = Cluster::new(
+        replica.clone(),
+        None,
+        ClusterConfig {
+            node_name: "test".into(),
+            api_advertise: "127.0.0.1:9".into(),
+            raft_advertise: "127.0.0.1:9".into(),
+            bootstrap_expect: 1,
+            max_voters: 5,
+            dead_after: Duration::from_secs(300),
+            promote_after: Duration::from_secs(10),
+            tick: Duration::from_millis(100),
+        },
+    );
     let state = AppState {
         replica: replica.clone(),
+        cluster,
         catalog: Catalog::load(vec![ops], "default"),
         body_limit: LIMIT,
+        admin_token: None,
+        http: reqwest::Client::new(),
     };
     (router(state), replica)
 }

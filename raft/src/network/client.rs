@@ -100,17 +100,13 @@ impl HttpConnection {
         if let Some(uuid) = self.identity.cluster_uuid() {
             builder = builder.header(HEADER_CLUSTER_UUID, uuid);
         }
-        let resp = builder
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| {
-                if e.is_connect() {
-                    CallError::Unreachable(Unreachable::new(&e))
-                } else {
-                    CallError::Network(NetworkError::new(&e))
-                }
-            })?;
+        let resp = builder.body(body).send().await.map_err(|e| {
+            if e.is_connect() {
+                CallError::Unreachable(Unreachable::new(&e))
+            } else {
+                CallError::Network(NetworkError::new(&e))
+            }
+        })?;
         let status = resp.status();
         let bytes = resp
             .bytes()

@@ -1,0 +1,115 @@
+//! What `GET /admin/cluster` shows: this node's Raft state and every known node.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use super::Cluster;
+use crate::http::node_hex;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterView {
+    pub node: String,
+    pub name: String,
+    pub leader: Option<String>,
+    pub term: u64,
+    pub state: String,
+    pub cluster_uuid: Option<String>,
+    pub autopilot_paused: bool,
+    pub voters: Vec<String>,
+    pub learners: Vec<String>,
+    pub last_log_index: Option<u64>,
+    pub applied_index: Option<u64>,
+    pub nodes: Vec<NodeView>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeView {
+    pub id: String,
+    pub name: String,
+    pub api_addr: String,
+    pub raft_addr: String,
+    pub gossip_addr: Option<String>,
+    pub alive: Option<bool>,
+    pub generation: Option<u64>,
+    pub ready: Option<bool>,
+    pub leaving: Option<bool>,
+    /// `voter`, `learner` or `none` (seen by gossip, not a Raft member).
+    pub role: String,
+    /// Leader only: the last log index replicated to this node.
+    pub matched_index: Option<u64>,
+}
+
+impl Cluster {
+    pub async fn view(&self) -> ClusterView {
+        let replica = self.replica();
+        let m = replica.raft().metrics().borrow().clone();
+        let membership = m.membership_config.membership().clone();
+        let voters: BTreeSet<u64> = membership.voter_ids().collect();
+        let learners: BTreeSet<u64> = membership.learner_ids().collect();
+        let gossip = self.members().await;
+        let replication = m.replication.clone().unwrap_or_default();
+        let mut ids: BTreeSet<u64> = membership.nodes().map(|(id, _)| *id).collect();
+        ids.extend(gossip.keys().copied());
+        ids.insert(replica.id());
+        let nodes = ids
+            .into_iter()
+            .map(|id| {
+                let g = gossip.get(&id);
+                let raft_node = membership.get_node(&id);
+                let role = if voters.contains(&id) {
+                    "voter"
+                } else if learners.contains(&id) {
+                    "learner"
+                } else {
+                    "none"
+                };
+                let matched_index = if id == replica.id() {
+                    m.last_log_index
+                } else {
+                    replication
+                        .get(&id)
+                        .and_then(|l| l.as_ref().map(|l| l.index))
+                };
+                NodeView {
+                    id: node_hex(id),
+                    name: g
+                        .map(|g| g.meta.node_name.clone())
+                        .or_else(|| (id == replica.id()).then(|| self.config().node_name.clone()))
+                        .unwrap_or_default(),
+                    api_addr: raft_node
+                        .map(|n| n.api_addr.clone())
+                        .or_else(|| g.map(|g| g.meta.api_addr.clone()))
+                        .unwrap_or_default(),
+                    raft_addr: raft_node
+                        .map(|n| n.raft_addr.clone())
+                        .or_else(|| g.map(|g| g.meta.raft_addr.clone()))
+                        .unwrap_or_default(),
+                    gossip_addr: g.map(|g| g.gossip_addr.to_string()),
+                    alive: g.map(|g| g.alive),
+                    generation: g.map(|g| g.generation),
+                    ready: g.map(|g| g.meta.ready),
+                    leaving: g.map(|g| g.meta.leaving),
+                    role: role.to_string(),
+                    matched_index,
+                }
+            })
+            .collect();
+        ClusterView {
+            node: node_hex(replica.id()),
+            name: self.config().node_name.clone(),
+            leader: m.current_leader.map(node_hex),
+            term: m.current_term,
+            state: format!("{:?}", m.state),
+            cluster_uuid: replica.raft().cluster_uuid(),
+            autopilot_paused: replica.history().autopilot_paused().unwrap_or(false),
+            voters: voters.iter().copied().map(node_hex).collect(),
+            learners: learners.iter().copied().map(node_hex).collect(),
+            last_log_index: m.last_log_index,
+            applied_index: m.last_applied.map(|l| l.index),
+            nodes,
+        }
+    }
+}

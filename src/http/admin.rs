@@ -1,0 +1,204 @@
+//! `/admin/cluster`: membership, visible and changeable. Mutations go to the leader (forwarded
+//! from any node) and need the bearer token — or, when none is configured, a loopback caller.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::cluster::{ClusterError, ClusterView, MembershipOp};
+
+/// Marks a request already forwarded once, so it is never forwarded again.
+const FORWARDED: &str = "x-openfero-forwarded";
+
+pub async fn cluster(State(state): State<AppState>) -> Json<ClusterView> {
+    Json(state.cluster.view().await)
+}
+
+/// Mutating calls: a valid bearer token when one is configured; otherwise loopback callers only.
+fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+) -> Result<(), ApiError> {
+    match &state.admin_token {
+        Some(token) => {
+            let given = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            if given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+                Ok(())
+            } else {
+                Err(ApiError::Unauthorized)
+            }
+        }
+        None if peer.is_some_and(|p| p.ip().is_loopback()) => Ok(()),
+        None => Err(ApiError::Forbidden(
+            "admin changes without --admin-token-file are accepted from loopback only".into(),
+        )),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Send the same request to the leader's API and relay its answer.
+async fn forward(
+    state: &AppState,
+    method: Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if headers.contains_key(FORWARDED) {
+        return Err(ApiError::Unavailable {
+            reason: "leadership moved while the request was forwarded; retry".into(),
+            retry_after_secs: 1,
+        });
+    }
+    let status = state.cluster.replica().status();
+    let leader = status
+        .leader
+        .and_then(|l| status.nodes.get(&l).cloned())
+        .ok_or_else(|| ApiError::Unavailable {
+            reason: "no leader is known; retry shortly".into(),
+            retry_after_secs: 1,
+        })?;
+    let mut req = state
+        .http
+        .request(method, format!("http://{}{}", leader.api_addr, path))
+        .header(FORWARDED, "1")
+        .body(body.to_vec());
+    for name in [header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT] {
+        if let Some(v) = headers.get(&name) {
+            req = req.header(name, v);
+        }
+    }
+    let resp = req.send().await.map_err(|e| ApiError::Unavailable {
+        reason: format!("cannot reach the leader at `{}`: {e}", leader.api_addr),
+        retry_after_secs: 1,
+    })?;
+    relay(resp).await
+}
+
+/// Turn a reqwest answer into ours, keeping status, content type and openfero headers.
+pub(super) async fn relay(resp: reqwest::Response) -> Result<Response, ApiError> {
+    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut headers = HeaderMap::new();
+    for (name, value) in resp.headers() {
+        let keep = name == reqwest::header::CONTENT_TYPE
+            || name == reqwest::header::RETRY_AFTER
+            || name.as_str().starts_with("x-openfero-");
+        if keep {
+            if let (Ok(n), Ok(v)) = (
+                header::HeaderName::from_bytes(name.as_str().as_bytes()),
+                header::HeaderValue::from_bytes(value.as_bytes()),
+            ) {
+                headers.insert(n, v);
+            }
+        }
+    }
+    let body = resp.bytes().await.map_err(|e| ApiError::Unavailable {
+        reason: format!("the leader's answer was cut: {e}"),
+        retry_after_secs: 1,
+    })?;
+    Ok((status, headers, body).into_response())
+}
+
+fn cluster_error(e: ClusterError) -> ApiError {
+    match e {
+        ClusterError::NotFound(_) => ApiError::NotFound {
+            what: e.to_string(),
+        },
+        ClusterError::Unsafe(_) => ApiError::Conflict(e.to_string()),
+        ClusterError::NotLeader => ApiError::Unavailable {
+            reason: e.to_string(),
+            retry_after_secs: 1,
+        },
+        ClusterError::Raft(m) => ApiError::Unavailable {
+            reason: format!("membership change failed: {m}"),
+            retry_after_secs: 1,
+        },
+    }
+}
+
+pub async fn node_op(
+    State(state): State<AppState>,
+    Path((id, op)): Path<(String, String)>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(
+        &state,
+        &headers,
+        peer.map(|Extension(ConnectInfo(addr))| addr),
+    )?;
+    let op = MembershipOp::parse(&op).ok_or_else(|| ApiError::NotFound {
+        what: format!("operation `{op}` (use promote, demote or remove)"),
+    })?;
+    let node = u64::from_str_radix(&id, 16).map_err(|_| {
+        ApiError::bad_request(
+            format!("node id `{id}` is not 16 hex digits"),
+            json!({ "field": "id" }),
+        )
+    })?;
+    if state.cluster.replica().leader_id().is_none() {
+        let path = format!("/admin/cluster/nodes/{id}/{}", op_name(op));
+        return forward(&state, Method::POST, &path, &headers, body).await;
+    }
+    state
+        .cluster
+        .change_membership(node, op)
+        .await
+        .map_err(cluster_error)?;
+    Ok(Json(json!({ "ok": true, "node": id, "op": op_name(op) })).into_response())
+}
+
+fn op_name(op: MembershipOp) -> &'static str {
+    match op {
+        MembershipOp::Promote => "promote",
+        MembershipOp::Demote => "demote",
+        MembershipOp::Remove => "remove",
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AutopilotBody {
+    paused: bool,
+}
+
+pub async fn autopilot(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(
+        &state,
+        &headers,
+        peer.map(|Extension(ConnectInfo(addr))| addr),
+    )?;
+    let parsed: AutopilotBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            format!("expected {{\"paused\": true|false}}: {e}"),
+            json!({ "field": "paused" }),
+        )
+    })?;
+    state
+        .cluster
+        .set_autopilot_paused(parsed.paused)
+        .await
+        .map_err(cluster_error)?;
+    Ok(Json(json!({ "ok": true, "autopilotPaused": parsed.paused })).into_response())
+}
