@@ -131,11 +131,11 @@ pub struct ServeArgs {
     /// File holding the bearer token for mutating admin calls (without it: loopback only).
     #[arg(long, env = "OPENFERO_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
-    #[arg(long, env = "OPENFERO_RAFT_HEARTBEAT_MS", default_value_t = 300)]
+    #[arg(long, env = "OPENFERO_RAFT_HEARTBEAT_MS", default_value_t = 150)]
     pub raft_heartbeat_ms: u64,
-    #[arg(long, env = "OPENFERO_RAFT_ELECTION_MIN_MS", default_value_t = 1500)]
+    #[arg(long, env = "OPENFERO_RAFT_ELECTION_MIN_MS", default_value_t = 500)]
     pub raft_election_min_ms: u64,
-    #[arg(long, env = "OPENFERO_RAFT_ELECTION_MAX_MS", default_value_t = 3000)]
+    #[arg(long, env = "OPENFERO_RAFT_ELECTION_MAX_MS", default_value_t = 900)]
     pub raft_election_max_ms: u64,
     /// Entries between Raft snapshots.
     #[arg(long, env = "OPENFERO_RAFT_SNAPSHOT_EVERY", default_value_t = 1000)]

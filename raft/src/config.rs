@@ -26,9 +26,9 @@ impl Default for RaftConfig {
     fn default() -> Self {
         Self {
             cluster_name: "openfero".to_string(),
-            heartbeat_interval: Duration::from_millis(300),
-            election_timeout_min: Duration::from_millis(1500),
-            election_timeout_max: Duration::from_millis(3000),
+            heartbeat_interval: Duration::from_millis(150),
+            election_timeout_min: Duration::from_millis(500),
+            election_timeout_max: Duration::from_millis(900),
             install_snapshot_timeout: Duration::from_secs(10),
             snapshot_every: 1000,
             keep_behind_snapshot: 1000,

@@ -79,11 +79,35 @@ impl Proposer {
                             node: Some(node),
                         });
                     }
-                    return self
-                        .forward(leader, &node.raft_addr, command, hops + 1, remaining)
+                    let sent = self
+                        .forward(
+                            leader,
+                            &node.raft_addr,
+                            command.clone(),
+                            hops + 1,
+                            remaining,
+                        )
                         .await;
+                    tracing::debug!(leader, hops, ok = sent.is_ok(), "forwarded a write");
+                    match sent {
+                        Ok(answer) => return Ok(answer),
+                        Err(Forward::Failed(e)) => return Err(e),
+                        Err(Forward::Unreachable) => {
+                            // The leader we know of is gone: wait for the next one, retry.
+                            let wait = remaining.min(Duration::from_millis(250));
+                            let _ = self
+                                .raft
+                                .wait(Some(wait))
+                                .metrics(
+                                    |m| m.current_leader.is_some_and(|l| l != leader),
+                                    "a new leader is known",
+                                )
+                                .await;
+                        }
+                    }
                 }
-                _ => {
+                other => {
+                    tracing::debug!(leader = ?other.0, "no leader to forward to");
                     // No leader known (an election is running): wait for one, then retry.
                     let wait = remaining.min(Duration::from_millis(500));
                     let _ = self
@@ -103,9 +127,9 @@ impl Proposer {
         command: Vec<u8>,
         hops: u8,
         timeout: Duration,
-    ) -> Result<Vec<u8>, WriteError> {
+    ) -> Result<Vec<u8>, Forward> {
         let body = codec::encode(&ForwardRequest { command, hops })
-            .map_err(|e| WriteError::Codec(e.to_string()))?;
+            .map_err(|e| Forward::Failed(WriteError::Codec(e.to_string())))?;
         let mut req = self
             .client
             .post(format!("http://{addr}/raft/propose"))
@@ -118,28 +142,40 @@ impl Proposer {
             req = req.header(HEADER_CLUSTER_UUID, uuid);
         }
         let resp = req.body(body).send().await.map_err(|e| {
-            if e.is_timeout() {
-                WriteError::NoQuorum(timeout)
+            tracing::debug!(error = %e, connect = e.is_connect(), "forward failed");
+            if e.is_connect() {
+                // Never reached the leader: safe to retry elsewhere.
+                Forward::Unreachable
             } else {
-                WriteError::NotLeader {
-                    leader: Some(leader),
-                    node: None,
-                }
+                // Sent, outcome unknown (it may still commit): the caller must not assume.
+                Forward::Failed(WriteError::NoQuorum(timeout))
             }
         })?;
         let status = resp.status();
         let bytes = resp
             .bytes()
             .await
-            .map_err(|_| WriteError::NoQuorum(timeout))?;
+            .map_err(|_| Forward::Failed(WriteError::NoQuorum(timeout)))?;
+        if status == reqwest::StatusCode::CONFLICT {
+            // The address no longer belongs to the leader we meant: refused before proposing.
+            return Err(Forward::Unreachable);
+        }
         if !status.is_success() {
-            return Err(WriteError::Fatal(format!(
+            return Err(Forward::Failed(WriteError::Fatal(format!(
                 "leader `{leader}` refused the forwarded write ({status}): {}",
                 String::from_utf8_lossy(&bytes)
-            )));
+            ))));
         }
         let answer: Result<Vec<u8>, WriteError> =
-            codec::decode(&bytes).map_err(|e| WriteError::Codec(e.to_string()))?;
-        answer
+            codec::decode(&bytes).map_err(|e| Forward::Failed(WriteError::Codec(e.to_string())))?;
+        answer.map_err(Forward::Failed)
     }
+}
+
+/// Why a forward produced no answer.
+enum Forward {
+    /// The leader was not reached; the write was not proposed there.
+    Unreachable,
+    /// The leader answered with an error, or the outcome is unknown.
+    Failed(WriteError),
 }
