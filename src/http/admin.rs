@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum::Json;
@@ -13,11 +13,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
+use super::forward::forward;
 use super::AppState;
 use crate::cluster::{ClusterError, ClusterView, MembershipOp};
-
-/// Marks a request already forwarded once, so it is never forwarded again.
-const FORWARDED: &str = "x-openfero-forwarded";
 
 pub async fn cluster(State(state): State<AppState>) -> Json<ClusterView> {
     Json(state.cluster.view().await)
@@ -50,69 +48,6 @@ fn authorize(
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Send the same request to the leader's API and relay its answer.
-async fn forward(
-    state: &AppState,
-    method: Method,
-    path: &str,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    if headers.contains_key(FORWARDED) {
-        return Err(ApiError::Unavailable {
-            reason: "leadership moved while the request was forwarded; retry".into(),
-            retry_after_secs: 1,
-        });
-    }
-    let status = state.cluster.replica().status();
-    let leader = status
-        .leader
-        .and_then(|l| status.nodes.get(&l).cloned())
-        .ok_or_else(|| ApiError::Unavailable {
-            reason: "no leader is known; retry shortly".into(),
-            retry_after_secs: 1,
-        })?;
-    let mut req = state
-        .http
-        .request(method, format!("http://{}{}", leader.api_addr, path))
-        .header(FORWARDED, "1")
-        .body(body.to_vec());
-    for name in [header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT] {
-        if let Some(v) = headers.get(&name) {
-            req = req.header(name, v);
-        }
-    }
-    let resp = req.send().await.map_err(|e| ApiError::Unavailable {
-        reason: format!("cannot reach the leader at `{}`: {e}", leader.api_addr),
-        retry_after_secs: 1,
-    })?;
-    relay(resp).await
-}
-
-/// Turn a reqwest answer into ours, keeping status, content type and openfero headers.
-pub(super) async fn relay(resp: reqwest::Response) -> Result<Response, ApiError> {
-    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut headers = HeaderMap::new();
-    for (name, value) in resp.headers() {
-        let keep = name == reqwest::header::CONTENT_TYPE
-            || name == reqwest::header::RETRY_AFTER
-            || name.as_str().starts_with("x-openfero-");
-        if keep {
-            if let (Ok(n), Ok(v)) = (
-                header::HeaderName::from_bytes(name.as_str().as_bytes()),
-                header::HeaderValue::from_bytes(value.as_bytes()),
-            ) {
-                headers.insert(n, v);
-            }
-        }
-    }
-    let body = resp.bytes().await.map_err(|e| ApiError::Unavailable {
-        reason: format!("the leader's answer was cut: {e}"),
-        retry_after_secs: 1,
-    })?;
-    Ok((status, headers, body).into_response())
 }
 
 fn cluster_error(e: ClusterError) -> ApiError {

@@ -1,14 +1,16 @@
 //! Read-only JSON API, health and readiness. Reads are local; headers say which node, leader and
 //! applied index they reflect.
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::error::ApiError;
+use super::forward::forward;
 use super::view::{node_hex, AlertView, OperariusView, RemediationView};
 use super::AppState;
 use crate::ids::RemediationId;
@@ -51,8 +53,40 @@ fn read_headers(state: &AppState) -> HeaderMap {
     h
 }
 
+/// `?consistent=true`: on the leader, confirm leadership with a quorum and wait until the
+/// confirmed index is applied, then read locally; elsewhere, ask the leader. `Some` is the
+/// leader's answer to relay.
+async fn consistent_read(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Option<Response>, ApiError> {
+    if state.replica.leader_id().is_some() {
+        if state.replica.confirm_leadership().await {
+            return Ok(None);
+        }
+        return Err(ApiError::Unavailable {
+            reason: "leadership could not be confirmed with a quorum".into(),
+            retry_after_secs: 1,
+        });
+    }
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| uri.path().to_string());
+    forward(state, Method::GET, &path, headers, Bytes::new())
+        .await
+        .map(Some)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConsistentQuery {
+    consistent: Option<bool>,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct AlertQuery {
+    consistent: Option<bool>,
     q: Option<String>,
     status: Option<String>,
     limit: Option<usize>,
@@ -60,9 +94,16 @@ pub struct AlertQuery {
 
 pub async fn alerts(
     State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
     query: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text(), json!(null)))?;
+    if query.consistent == Some(true) {
+        if let Some(answer) = consistent_read(&state, &uri, &headers).await? {
+            return Ok(answer);
+        }
+    }
     if let Some(s) = &query.status {
         if crate::alerts::AlertStatus::parse(s).is_none() {
             return Err(ApiError::bad_request(
@@ -86,15 +127,23 @@ pub async fn alerts(
 
 #[derive(Debug, Deserialize)]
 pub struct RemediationQuery {
+    consistent: Option<bool>,
     state: Option<String>,
     limit: Option<usize>,
 }
 
 pub async fn remediations(
     State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
     query: Result<Query<RemediationQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text(), json!(null)))?;
+    if query.consistent == Some(true) {
+        if let Some(answer) = consistent_read(&state, &uri, &headers).await? {
+            return Ok(answer);
+        }
+    }
     let filter = match &query.state {
         None => None,
         Some(s) => Some(RemediationState::parse(s).ok_or_else(|| {
@@ -113,7 +162,16 @@ pub async fn remediations(
 pub async fn remediation(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    query: Result<Query<ConsistentQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text(), json!(null)))?;
+    if query.consistent == Some(true) {
+        if let Some(answer) = consistent_read(&state, &uri, &headers).await? {
+            return Ok(answer);
+        }
+    }
     let rec = state
         .replica
         .history()

@@ -3,6 +3,7 @@
 mod admin;
 mod api;
 mod error;
+mod forward;
 mod view;
 mod webhook;
 

@@ -197,6 +197,12 @@ async fn redelivery_records_nothing_new_and_returns_the_same_ids() {
     );
     let (_, headers, alerts) = send(&app, get("/api/alerts?q=db-0")).await;
     assert_eq!(alerts.as_array().map(Vec::len), Some(1));
+    let (s, _, consistent) = send(&app, get("/api/alerts?q=db-0&consistent=true")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        consistent, alerts,
+        "a linearizable read on the leader sees the same"
+    );
     assert!(headers.contains_key("x-openfero-applied-index"));
     // The resolved event of the same alert is a new event.
     let resolved = webhook("DiskFull", "db-0", "resolved", "2026-01-01T00:00:00Z").to_string();
