@@ -52,8 +52,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 fn cluster_error(e: ClusterError) -> ApiError {
     match e {
-        ClusterError::NotFound(_) => ApiError::NotFound {
-            what: e.to_string(),
+        ClusterError::NotFound(id) => ApiError::NotFound {
+            what: format!("cluster member `{id}`"),
         },
         ClusterError::Unsafe(_) => ApiError::Conflict(e.to_string()),
         ClusterError::NotLeader => ApiError::Unavailable {
