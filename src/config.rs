@@ -30,6 +30,8 @@ pub enum CliCommand {
     Serve(Box<ServeArgs>),
     /// Check operarius files; print each problem with its file and document index.
     Validate(ValidateArgs),
+    /// Print the Operarius CustomResourceDefinition (YAML), generated from the Rust types.
+    Crd,
 }
 
 impl Cli {

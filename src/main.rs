@@ -19,6 +19,10 @@ fn main() -> ExitCode {
                 }
             }
         }
+        CliCommand::Crd => {
+            print!("{}", openfero::operarios::crd_yaml());
+            ExitCode::SUCCESS
+        }
         CliCommand::Serve(args) => {
             openfero::telemetry::init(&args.log, args.log_format);
             if let Err(e) = args.validate() {

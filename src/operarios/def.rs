@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::RenderError;
 use super::matcher::{parse_matchers, MatcherDef};
-use super::model::{Operarius, API_VERSION, KIND, STATUS_FIRING, STATUS_RESOLVED};
+use super::model::{Operarius, STATUS_FIRING, STATUS_RESOLVED};
 use super::template::{check_template, is_template};
 
 /// A validated operarius.
@@ -60,19 +60,6 @@ impl Operarius {
     /// `metadata.namespace` is absent.
     pub fn to_def(&self, default_namespace: &str) -> Result<OperariusDef, Vec<String>> {
         let mut problems = Vec::new();
-
-        if self.api_version != API_VERSION {
-            problems.push(format!(
-                "unsupported apiVersion `{}`, expected `{API_VERSION}`",
-                self.api_version
-            ));
-        }
-        if self.kind != KIND {
-            problems.push(format!(
-                "unsupported kind `{}`, expected `{KIND}`",
-                self.kind
-            ));
-        }
 
         let name = self.metadata.name.clone().unwrap_or_default();
         if name.is_empty() {
@@ -265,7 +252,7 @@ spec:
     #[test]
     fn all_problems_are_reported_at_once() {
         let yaml = r#"
-apiVersion: openfero.io/v1beta9
+apiVersion: openfero.io/v1alpha1
 kind: Operarius
 metadata: {name: Bad_Name}
 spec:
@@ -282,7 +269,6 @@ spec:
         let problems = parse(yaml).to_def("openfero").expect_err("invalid");
         let all = problems.join("\n");
         for needle in [
-            "unsupported apiVersion `openfero.io/v1beta9`",
             "metadata.name `Bad_Name`",
             "alertname must not be empty",
             "status `pending` must be `firing` or `resolved`",
@@ -292,7 +278,7 @@ spec:
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }
-        assert_eq!(problems.len(), 7, "{all}");
+        assert_eq!(problems.len(), 6, "{all}");
     }
 
     #[test]

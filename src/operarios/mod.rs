@@ -1,6 +1,7 @@
 //! Operarius catalog: the OpenFero `openfero.io/v1alpha1` `Operarius` resource,
 //! its validated plain (replicable) form, alert selection and job rendering.
 
+mod crd;
 mod def;
 mod env;
 mod error;
@@ -11,14 +12,15 @@ mod render;
 mod selector;
 mod template;
 
+pub use crd::crd_yaml;
 pub use def::{OperariusDef, SelectorDef};
 pub use env::{label_env_name, label_env_vars, ENV_PREFIX};
 pub use error::{MatcherError, RenderError};
 pub use load::{load_paths, LoadReport, Problem};
 pub use matcher::{parse_matchers, MatchOp, MatcherDef};
 pub use model::{
-    AlertSelector, Deduplication, Operarius, OperariusSpec, API_VERSION, KIND, STATUS_FIRING,
-    STATUS_RESOLVED,
+    AlertSelector, Deduplication, Operarius, OperariusSpec, OperariusStatus, API_VERSION, KIND,
+    STATUS_FIRING, STATUS_RESOLVED,
 };
 pub use render::{render, RenderedJob};
 pub use selector::{candidates, select, AlertContext};

@@ -11,7 +11,9 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::JobTemplateSpec;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::CustomResource;
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// The only accepted `apiVersion`.
@@ -23,40 +25,73 @@ pub const STATUS_FIRING: &str = "firing";
 /// Alert status of a resolved alert.
 pub const STATUS_RESOLVED: &str = "resolved";
 
-/// An `openfero.io/v1alpha1` `Operarius` object. Unknown top-level fields
-/// (for example `status` in `kubectl get -o yaml` output) are ignored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Operarius {
-    pub api_version: String,
-    pub kind: String,
-    #[serde(default)]
-    pub metadata: ObjectMeta,
-    pub spec: OperariusSpec,
-}
-
-/// `spec` of an [`Operarius`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `spec` of an `openfero.io/v1alpha1` `Operarius`. The derive generates the `Operarius`
+/// resource type and its CRD (`openfero crd`); unknown fields in the spec are refused.
+#[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "openfero.io",
+    version = "v1alpha1",
+    kind = "Operarius",
+    plural = "operariuses",
+    shortname = "op",
+    namespaced,
+    status = "OperariusStatus",
+    printcolumn = r#"{"name":"Alert","type":"string","jsonPath":".spec.alertSelector.alertname"}"#,
+    printcolumn = r#"{"name":"Status","type":"string","jsonPath":".spec.alertSelector.status"}"#,
+    printcolumn = r#"{"name":"Enabled","type":"boolean","jsonPath":".spec.enabled"}"#,
+    printcolumn = r#"{"name":"Executions","type":"integer","jsonPath":".status.executionCount"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OperariusSpec {
     pub alert_selector: AlertSelector,
-    /// openfero-rs extension: Alertmanager matchers (`name="v"`, `name=~"re"`,
-    /// or a braced list `{a="b", c!="d"}`), all of which must match.
-    #[serde(default)]
+    /// openfero extension: Alertmanager matchers (`name="v"`, `name=~"re"`, or a braced list
+    /// `{a="b", c!="d"}`), all of which must match.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub matchers: Vec<String>,
+    /// A `batch/v1` `JobTemplateSpec`: the Job created for each remediation.
+    #[schemars(schema_with = "job_template_schema")]
     pub job_template: JobTemplateSpec,
-    /// Higher wins (Go `int32`, omitted = 0).
+    /// Higher wins (Go `int32`, omitted = 0); ties go by namespace/name.
     #[serde(default)]
     pub priority: i32,
     /// Go `*bool` with CRD default `true`: absent or `null` means enabled.
     #[serde(default = "default_true", deserialize_with = "null_as_true")]
+    #[schemars(default = "default_true")]
     pub enabled: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deduplication: Option<Deduplication>,
 }
 
+/// The job template is a whole `JobTemplateSpec`; the API server keeps it as given (like
+/// OpenFero's CRD, which preserves unknown fields there) and openfero validates it itself.
+fn job_template_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+        "description": "A batch/v1 JobTemplateSpec."
+    })
+}
+
+/// `status` of an Operarius: OpenFero's fields plus conditions. Written by the leader only,
+/// with merge patches on the status subresource.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperariusStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_count: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_execution_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_executed_job_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_execution_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
 /// `spec.alertSelector`: which alerts trigger the operarius.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertSelector {
     /// Required by the CRD; an empty value is reported by validation.
@@ -66,14 +101,15 @@ pub struct AlertSelector {
     /// verbatim with the webhook status, so there is no implicit default:
     /// an absent status is reported by validation.
     #[serde(default)]
+    #[schemars(regex(pattern = "^(firing|resolved)$"))]
     pub status: Option<String>,
     /// Labels that must be present on the alert with exactly these values.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
 }
 
 /// `spec.deduplication`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Deduplication {
     #[serde(default)]
@@ -162,8 +198,14 @@ status:
     #[test]
     fn parses_openfero_018_manifest_unchanged() {
         let op: Operarius = serde_yaml::from_str(OPENFERO_018_MANIFEST).expect("parse");
-        assert_eq!(op.api_version, API_VERSION);
-        assert_eq!(op.kind, KIND);
+        use kube::Resource;
+        assert_eq!(Operarius::api_version(&()), API_VERSION);
+        assert_eq!(Operarius::kind(&()), KIND);
+        assert_eq!(
+            op.status.as_ref().and_then(|s| s.execution_count),
+            Some(3),
+            "OpenFero's status fields are read"
+        );
         assert_eq!(
             op.metadata.name.as_deref(),
             Some("podcrashlooping-operarius")

@@ -1,6 +1,7 @@
 //! Integration tests: real HTTP, real processes, real sled folders, real Alertmanager.
 
 mod alertmanager;
+mod crd;
 mod durability;
 mod examples;
 mod support;
