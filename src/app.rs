@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -15,8 +16,9 @@ use tracing::{info, warn};
 use crate::catalog::Catalog;
 use crate::cluster::{bootstrap, ordinal_of, watch_membership, Autopilot, Cluster, ClusterConfig};
 use crate::config::ServeArgs;
-use crate::executor::Executor;
+use crate::executor::{Backend, Executor, KubeBackend};
 use crate::http::{node_hex, router, AppState};
+use crate::kubernetes::{self, watch_operarios, JobTracker, Namespaces, Reporter};
 use crate::remediation::{CommandV1, RemediationMachine};
 use crate::replica::Replica;
 use crate::time::now_ms;
@@ -137,7 +139,21 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         },
     );
 
-    let catalog = Catalog::load(vec![args.operarios.clone()], &args.namespace);
+    let kube = if args.kubernetes_mode() {
+        let client = kubernetes::client(args.kubeconfig.as_deref()).await?;
+        let namespaces = Namespaces::parse(&args.watch_namespaces, &args.pod_namespace);
+        info!(
+            ?namespaces,
+            "kubernetes mode: operarios from Operarius objects, remediations as Jobs"
+        );
+        Some((client, namespaces))
+    } else {
+        None
+    };
+    let catalog = match &kube {
+        Some(_) => Catalog::external(&args.pod_namespace),
+        None => Catalog::load(vec![args.operarios.clone()], &args.namespace),
+    };
     let shutdown = CancellationToken::new();
     let work = shutdown.child_token();
     let mut tasks = Vec::new();
@@ -149,7 +165,31 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         cluster.clone(),
         work.child_token(),
     )));
-    let executor = Executor::new(replica.clone(), args.executor_config(), api_advertise);
+    let backend = match &kube {
+        None => Backend::Local,
+        Some((client, namespaces)) => {
+            let reporter = Reporter::new(client.clone(), cluster.config().node_name.clone());
+            tasks.push(tokio::spawn(watch_operarios(
+                client.clone(),
+                namespaces.clone(),
+                catalog.clone(),
+                replica.clone(),
+                reporter.clone(),
+                work.child_token(),
+            )));
+            Backend::Kubernetes(Arc::new(KubeBackend {
+                client: client.clone(),
+                jobs: JobTracker::start(client, namespaces, work.child_token()),
+                reporter,
+            }))
+        }
+    };
+    let executor = Executor::new(
+        replica.clone(),
+        args.executor_config(),
+        api_advertise,
+        backend,
+    );
     tasks.push(tokio::spawn(executor.run(work.child_token())));
     tasks.push(tokio::spawn(catalog_task(
         catalog.clone(),

@@ -45,8 +45,43 @@ impl Catalog {
         catalog
     }
 
-    /// Re-read the files; true when the catalog changed.
+    /// A catalog fed by someone else (the Kubernetes watcher) through [`Catalog::replace`].
+    pub fn external(namespace: &str) -> Self {
+        Self {
+            paths: Arc::new(Vec::new()),
+            namespace: namespace.into(),
+            loaded: Arc::new(Mutex::new(Loaded {
+                defs: Vec::new(),
+                fingerprint: String::new(),
+                problems: Vec::new(),
+            })),
+            sync_lock: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// Replace the catalog (sorted by key); true when it changed.
+    pub fn replace(&self, mut defs: Vec<OperariusDef>, problems: Vec<Problem>) -> bool {
+        defs.sort_by_key(|d| d.key());
+        let fingerprint = LoadReport {
+            operarios: defs.clone(),
+            problems: Vec::new(),
+        }
+        .fingerprint();
+        let mut loaded = self.loaded.lock().expect("catalog lock poisoned");
+        let changed = loaded.fingerprint != fingerprint;
+        *loaded = Loaded {
+            defs,
+            fingerprint,
+            problems,
+        };
+        changed
+    }
+
+    /// Re-read the files; true when the catalog changed. A no-op for an external catalog.
     pub fn reload(&self) -> bool {
+        if self.paths.is_empty() {
+            return false;
+        }
         let missing: Vec<&PathBuf> = self.paths.iter().filter(|p| !p.exists()).collect();
         let report: LoadReport = load_paths(&self.paths, &self.namespace);
         let fingerprint = report.fingerprint();

@@ -53,6 +53,13 @@ pub struct ValidateArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExecutorKind {
+    Auto,
+    Local,
+    Kubernetes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
@@ -130,6 +137,20 @@ pub struct ServeArgs {
     /// A caught-up learner is promoted after being healthy this long.
     #[arg(long, env = "OPENFERO_PROMOTE_AFTER_SECS", default_value_t = 10)]
     pub promote_after_secs: u64,
+    /// Kubeconfig for Kubernetes mode (in a pod the in-cluster configuration is used).
+    #[arg(long, env = "OPENFERO_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Where remediations run: `auto` (Kubernetes Jobs when a Kubernetes configuration is
+    /// available, else local processes), `local` or `kubernetes`.
+    #[arg(long, env = "OPENFERO_EXECUTOR", value_enum, default_value_t = ExecutorKind::Auto)]
+    pub executor: ExecutorKind,
+    /// Namespaces watched for Operarius objects and Jobs, comma separated; `*` for all;
+    /// empty: the pod's own namespace.
+    #[arg(long, env = "OPENFERO_WATCH_NAMESPACES", value_delimiter = ',')]
+    pub watch_namespaces: Vec<String>,
+    /// This pod's namespace (downward API).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub pod_namespace: String,
     /// File holding the bearer token for mutating admin calls (without it: loopback only).
     #[arg(long, env = "OPENFERO_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
@@ -214,6 +235,16 @@ impl ServeArgs {
             snapshot_every: self.raft_snapshot_every,
             write_timeout: Duration::from_millis(self.write_timeout_ms),
             ..Default::default()
+        }
+    }
+
+    /// Whether this node runs in Kubernetes mode (Operarius objects, Jobs): `--executor
+    /// kubernetes`, or `auto` with `--kubeconfig` or an in-cluster configuration.
+    pub fn kubernetes_mode(&self) -> bool {
+        match self.executor {
+            ExecutorKind::Local => false,
+            ExecutorKind::Kubernetes => true,
+            ExecutorKind::Auto => self.kubeconfig.is_some() || crate::kubernetes::in_cluster(),
         }
     }
 

@@ -11,6 +11,7 @@ pub mod config;
 pub mod executor;
 pub mod http;
 pub mod ids;
+pub mod kubernetes;
 pub mod operarios;
 pub mod remediation;
 pub mod replica;

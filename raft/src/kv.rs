@@ -177,6 +177,19 @@ impl KvReader {
         }
     }
 
+    /// Entries under `prefix` from `from` (inclusive) on, in ascending key order.
+    pub fn iter_prefix_from(
+        &self,
+        prefix: &[u8],
+        from: &[u8],
+    ) -> impl Iterator<Item = Result<Pair, sled::Error>> {
+        let prefix = app_key(prefix);
+        self.tree
+            .range(app_key(from)..)
+            .take_while(move |r| r.as_ref().map_or(true, |(k, _)| k.starts_with(&prefix)))
+            .map(|r| r.map(|(k, v)| (k[1..].to_vec(), v.to_vec())))
+    }
+
     /// Entries under `prefix` in ascending key order (keys without the store's prefix byte).
     pub fn iter_prefix(
         &self,

@@ -1,20 +1,28 @@
 //! The leader's execution loop.
 //!
-//! Protocol (exactly once, at most once on crashes): record the intent (`Start`, fenced by the
-//! leader id, committed) → run → record the outcome (`Finish`). A remediation found `running`
-//! that this process is not running was started by a process that is gone: it is recorded
-//! `interrupted`, never re-run.
+//! Protocol (exactly once; at most once across crashes): record the intent (`Start`, fenced by
+//! the leader id, committed) → act → record the outcome (`Finish`).
+//!
+//! - Local processes: a remediation found `running` that this process is not running was
+//!   started by a process that is gone; it is recorded `interrupted`, never re-run.
+//! - Kubernetes Jobs: acting means "make the Job with the deterministic name exist"; a new
+//!   leader repeats that for every `running` remediation (AlreadyExists with our id is success),
+//!   then follows the Job's status to record the outcome.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
 use super::process::{run_process, ProcessEnd, ProcessResult, ProcessSpec};
 use crate::ids::RemediationId;
+use crate::kubernetes::{
+    ensure_job, outcome, pod_log_tail, JobError, JobOutcome, JobTracker, Reporter,
+};
 use crate::remediation::{
     CommandV1, LeaderId, Outcome, RemediationRecord, RemediationState, Response,
 };
@@ -41,10 +49,51 @@ impl Default for ExecutorConfig {
     }
 }
 
+/// Where remediations run.
+#[derive(Clone)]
+pub enum Backend {
+    /// The first container's command as a local process (embedded mode).
+    Local,
+    /// A Kubernetes Job per remediation.
+    Kubernetes(Arc<KubeBackend>),
+}
+
+/// What the Kubernetes backend needs.
+pub struct KubeBackend {
+    pub client: kube::Client,
+    pub jobs: JobTracker,
+    pub reporter: Reporter,
+}
+
+/// An action that ended; `outcome` is what to record through Raft (`None`: nothing to record
+/// yet, e.g. a Job was created and is now followed through its status).
 struct Finished {
     leader: LeaderId,
     id: RemediationId,
-    result: ProcessResult,
+    operarius: String,
+    outcome: Option<Outcome>,
+    output_tail: String,
+}
+
+/// An outcome waiting to be recorded through Raft.
+struct Unreported {
+    id: RemediationId,
+    operarius: String,
+    outcome: Outcome,
+    output_tail: String,
+}
+
+/// Per-leadership state: a new leader id starts from scratch and cancels the old one's work.
+struct Epoch {
+    leader: LeaderId,
+    cancel: CancellationToken,
+    /// Remediations this process is acting on right now.
+    in_flight: HashSet<RemediationId>,
+    /// When a Job was last ensured for a running remediation (Kubernetes).
+    ensured: HashMap<RemediationId, Instant>,
+    unreported: Vec<Unreported>,
+    /// Highest remediation seq whose Skipped event was considered (Kubernetes).
+    events_cursor: u64,
 }
 
 /// Runs pending remediations while this node leads.
@@ -52,22 +101,24 @@ pub struct Executor {
     replica: Replica,
     config: ExecutorConfig,
     node_name: String,
+    backend: Backend,
 }
 
-/// Per-leadership state: a new leader id starts from scratch and cancels the old one's work.
-struct Epoch {
-    leader: LeaderId,
-    cancel: CancellationToken,
-    in_flight: HashMap<RemediationId, ()>,
-    unreported: Vec<Finished>,
-}
+/// How long a running remediation's Job may be missing from the watch before it is ensured again.
+const JOB_RECHECK: Duration = Duration::from_secs(5);
 
 impl Executor {
-    pub fn new(replica: Replica, config: ExecutorConfig, node_name: String) -> Self {
+    pub fn new(
+        replica: Replica,
+        config: ExecutorConfig,
+        node_name: String,
+        backend: Backend,
+    ) -> Self {
         Self {
             replica,
             config,
             node_name,
+            backend,
         }
     }
 
@@ -75,6 +126,10 @@ impl Executor {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Finished>();
         let mut metrics = self.replica.raft().metrics();
         let mut epoch: Option<Epoch> = None;
+        let jobs = match &self.backend {
+            Backend::Kubernetes(k) => Some(k.jobs.clone()),
+            Backend::Local => None,
+        };
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -82,9 +137,17 @@ impl Executor {
                 Some(done) = done_rx.recv() => {
                     if let Some(e) = epoch.as_mut().filter(|e| e.leader == done.leader) {
                         e.in_flight.remove(&done.id);
-                        e.unreported.push(done);
+                        if let Some(outcome) = done.outcome {
+                            e.unreported.push(Unreported {
+                                id: done.id,
+                                operarius: done.operarius,
+                                outcome,
+                                output_tail: done.output_tail,
+                            });
+                        }
                     }
                 }
+                _ = async { if let Some(j) = &jobs { j.changed().await } else { std::future::pending().await } } => {}
                 _ = tokio::time::sleep(self.config.poll_interval) => {}
             }
             let leader = self.replica.leader_id();
@@ -98,8 +161,10 @@ impl Executor {
                     Epoch {
                         leader,
                         cancel: shutdown.child_token(),
-                        in_flight: HashMap::new(),
+                        in_flight: HashSet::new(),
+                        ensured: HashMap::new(),
                         unreported: Vec::new(),
+                        events_cursor: self.replica.history().last_remediation_seq().unwrap_or(0),
                     }
                 });
             }
@@ -122,17 +187,44 @@ impl Executor {
     ) -> Result<(), ProposeError> {
         // Outcomes first: they free capacity and close remediations.
         while let Some(done) = epoch.unreported.pop() {
-            let (outcome, tail) = outcome_of(done.result.clone());
+            let failed = matches!(done.outcome, Outcome::Failed { .. });
+            let reason = match &done.outcome {
+                Outcome::Failed { reason, .. } => reason.clone(),
+                Outcome::Succeeded { .. } => String::new(),
+            };
             let cmd = CommandV1::Finish {
                 id: done.id.clone(),
                 at_ms: now_ms(),
-                outcome,
-                output_tail: tail,
+                outcome: done.outcome.clone(),
+                output_tail: done.output_tail.clone(),
             };
-            if let Err(e) = self.replica.propose_local(cmd).await {
-                epoch.unreported.push(done);
-                return Err(e);
+            match self.replica.propose_local(cmd).await {
+                Ok(_) => {
+                    epoch.ensured.remove(&done.id);
+                    if let Backend::Kubernetes(k) = &self.backend {
+                        report_stats(&self.replica, k, &done.operarius).await;
+                        if failed {
+                            let (ns, name) = split_key(&done.operarius);
+                            k.reporter
+                                .event(
+                                    ns,
+                                    name,
+                                    true,
+                                    "JobFailed",
+                                    format!("remediation {}: {reason}", done.id),
+                                )
+                                .await;
+                        }
+                    }
+                }
+                Err(e) => {
+                    epoch.unreported.push(done);
+                    return Err(e);
+                }
             }
+        }
+        if let Backend::Kubernetes(k) = &self.backend {
+            self.report_skipped(epoch, k).await;
         }
         let open = self
             .replica
@@ -141,7 +233,7 @@ impl Executor {
             .map_err(|e| ProposeError::Internal(e.to_string()))?;
         let work: Vec<RemediationRecord> = open
             .into_iter()
-            .filter(|r| !epoch.in_flight.contains_key(&r.id))
+            .filter(|r| !epoch.in_flight.contains(&r.id))
             .collect();
         if work.is_empty() {
             return Ok(());
@@ -151,26 +243,14 @@ impl Executor {
             return Err(ProposeError::NoQuorum("leadership not confirmed".into()));
         }
         for rec in work {
-            match rec.state {
-                RemediationState::Running => {
-                    let by = rec
-                        .started_by
-                        .map(|l| l.to_string())
-                        .unwrap_or_else(|| "unknown".into());
-                    warn!(remediation = %rec.id, started_by = %by, "running remediation has no live executor: recording it interrupted");
-                    self.replica
-                        .propose_local(CommandV1::Interrupt {
-                            id: rec.id.clone(),
-                            at_ms: now_ms(),
-                            reason: format!(
-                                "the executor that started it (leader `{by}`) stopped while it ran; not re-run"
-                            ),
-                        })
-                        .await?;
+            match (rec.state, &self.backend) {
+                (RemediationState::Running, Backend::Local) => self.interrupt(&rec).await?,
+                (RemediationState::Running, Backend::Kubernetes(k)) => {
+                    self.follow_job(epoch, k, rec, done_tx);
                 }
-                RemediationState::Pending => {
+                (RemediationState::Pending, _) => {
                     if epoch.in_flight.len() >= self.config.max_concurrent {
-                        break;
+                        continue;
                     }
                     self.start(epoch, rec, done_tx).await?;
                 }
@@ -180,13 +260,31 @@ impl Executor {
         Ok(())
     }
 
+    async fn interrupt(&self, rec: &RemediationRecord) -> Result<(), ProposeError> {
+        let by = rec
+            .started_by
+            .map(|l| l.to_string())
+            .unwrap_or_else(|| "unknown".into());
+        warn!(remediation = %rec.id, started_by = %by, "running remediation has no live executor: recording it interrupted");
+        self.replica
+            .propose_local(CommandV1::Interrupt {
+                id: rec.id.clone(),
+                at_ms: now_ms(),
+                reason: format!(
+                    "the executor that started it (leader `{by}`) stopped while it ran; not re-run"
+                ),
+            })
+            .await
+            .map(|_| ())
+    }
+
     async fn start(
         &self,
         epoch: &mut Epoch,
         rec: RemediationRecord,
         done_tx: &mpsc::UnboundedSender<Finished>,
     ) -> Result<(), ProposeError> {
-        epoch.in_flight.insert(rec.id.clone(), ());
+        epoch.in_flight.insert(rec.id.clone());
         let cmd = CommandV1::Start {
             id: rec.id.clone(),
             at_ms: now_ms(),
@@ -205,42 +303,213 @@ impl Executor {
                 return Err(e);
             }
         }
-        let Some(rendered) = rec.rendered.clone() else {
-            // Pending remediations always carry their rendered job; report rather than panic.
-            let _ = done_tx.send(Finished {
-                leader: epoch.leader,
-                id: rec.id.clone(),
-                result: ProcessResult {
-                    end: ProcessEnd::SpawnFailed("no rendered job recorded".into()),
-                    output_tail: String::new(),
-                },
-            });
-            return Ok(());
-        };
-        let timeout = rendered
-            .timeout_secs
-            .and_then(|s| u64::try_from(s).ok())
-            .filter(|s| *s > 0)
-            .map(Duration::from_secs)
-            .unwrap_or(self.config.default_timeout);
-        let spec = ProcessSpec {
-            command: rendered.command.clone(),
-            args: rendered.args.clone(),
-            env: rendered.env.clone(),
-            timeout,
-        };
+        // Act on the record as committed (it now carries the leader and log index).
+        let rec = self
+            .replica
+            .history()
+            .remediation(&rec.id)
+            .ok()
+            .flatten()
+            .unwrap_or(rec);
         info!(remediation = %rec.id, operarius = %rec.operarius, job = %rec.job_name, "executing remediation");
+        match &self.backend {
+            Backend::Local => self.spawn_process(epoch, rec, done_tx),
+            Backend::Kubernetes(k) => self.spawn_ensure(epoch, k.clone(), rec, done_tx),
+        }
+        Ok(())
+    }
+
+    fn spawn_process(
+        &self,
+        epoch: &Epoch,
+        rec: RemediationRecord,
+        done_tx: &mpsc::UnboundedSender<Finished>,
+    ) {
         let cancel = epoch.cancel.clone();
         let tx = done_tx.clone();
         let leader = epoch.leader;
-        let id = rec.id.clone();
-        let spec = Arc::new(spec);
+        let default_timeout = self.config.default_timeout;
         tokio::spawn(async move {
-            let result = run_process(&spec, &cancel).await;
-            let _ = tx.send(Finished { leader, id, result });
+            let result = match &rec.rendered {
+                Some(rendered) => {
+                    let timeout = rendered
+                        .timeout_secs
+                        .and_then(|s| u64::try_from(s).ok())
+                        .filter(|s| *s > 0)
+                        .map(Duration::from_secs)
+                        .unwrap_or(default_timeout);
+                    let spec = ProcessSpec {
+                        command: rendered.command.clone(),
+                        args: rendered.args.clone(),
+                        env: rendered.env.clone(),
+                        timeout,
+                    };
+                    run_process(&spec, &cancel).await
+                }
+                None => ProcessResult {
+                    end: ProcessEnd::SpawnFailed("no rendered job recorded".into()),
+                    output_tail: String::new(),
+                },
+            };
+            let (outcome, output_tail) = outcome_of(result);
+            let _ = tx.send(Finished {
+                leader,
+                id: rec.id,
+                operarius: rec.operarius,
+                outcome: Some(outcome),
+                output_tail,
+            });
         });
-        Ok(())
     }
+
+    /// Make the Job exist; a refusal is the remediation's failure, a transient error is retried
+    /// by the next tick (the remediation stays running).
+    fn spawn_ensure(
+        &self,
+        epoch: &mut Epoch,
+        k: Arc<KubeBackend>,
+        rec: RemediationRecord,
+        done_tx: &mpsc::UnboundedSender<Finished>,
+    ) {
+        epoch.in_flight.insert(rec.id.clone());
+        epoch.ensured.insert(rec.id.clone(), Instant::now());
+        let tx = done_tx.clone();
+        let leader = epoch.leader;
+        let replica = self.replica.clone();
+        tokio::spawn(async move {
+            let (ns, name) = split_key(&rec.operarius);
+            let result = ensure_job(&k.client, &rec).await;
+            let outcome = match result {
+                Ok(created) => {
+                    if created {
+                        info!(remediation = %rec.id, job = %rec.job_name, namespace = %rec.namespace, "job created");
+                        k.reporter
+                            .event(
+                                ns,
+                                name,
+                                false,
+                                "JobCreated",
+                                format!("created job {} for alert {}", rec.job_name, rec.alertname),
+                            )
+                            .await;
+                    } else {
+                        info!(remediation = %rec.id, job = %rec.job_name, "job already exists for this remediation");
+                    }
+                    report_stats(&replica, &k, &rec.operarius).await;
+                    None
+                }
+                Err(JobError::Refused(reason)) => Some(Outcome::Failed {
+                    exit_code: None,
+                    reason,
+                }),
+                Err(JobError::Transient(reason)) => {
+                    warn!(remediation = %rec.id, %reason, "job not created yet; will retry");
+                    None
+                }
+            };
+            // Always report back so the remediation leaves the in-flight set.
+            let _ = tx.send(Finished {
+                leader,
+                id: rec.id.clone(),
+                operarius: rec.operarius.clone(),
+                outcome,
+                output_tail: String::new(),
+            });
+        });
+    }
+
+    /// A running remediation on Kubernetes: record the Job's outcome once it has one; re-ensure
+    /// the Job when the watch does not show it (after a failover, or a lost create).
+    fn follow_job(
+        &self,
+        epoch: &mut Epoch,
+        k: &Arc<KubeBackend>,
+        rec: RemediationRecord,
+        done_tx: &mpsc::UnboundedSender<Finished>,
+    ) {
+        match k.jobs.get(&rec.namespace, &rec.job_name) {
+            None => {
+                let due = epoch
+                    .ensured
+                    .get(&rec.id)
+                    .is_none_or(|t| t.elapsed() >= JOB_RECHECK);
+                if due {
+                    self.spawn_ensure(epoch, k.clone(), rec, done_tx);
+                }
+            }
+            Some(job) => match outcome(&job) {
+                JobOutcome::Active => {}
+                JobOutcome::Succeeded => {
+                    epoch.in_flight.insert(rec.id.clone());
+                    let _ = done_tx.send(Finished {
+                        leader: epoch.leader,
+                        id: rec.id,
+                        operarius: rec.operarius,
+                        outcome: Some(Outcome::Succeeded { exit_code: 0 }),
+                        output_tail: String::new(),
+                    });
+                }
+                JobOutcome::Failed { reason } => {
+                    epoch.in_flight.insert(rec.id.clone());
+                    let tx = done_tx.clone();
+                    let leader = epoch.leader;
+                    let client = k.client.clone();
+                    tokio::spawn(async move {
+                        let tail = pod_log_tail(&client, &rec.namespace, &rec.job_name).await;
+                        let _ = tx.send(Finished {
+                            leader,
+                            id: rec.id,
+                            operarius: rec.operarius,
+                            outcome: Some(Outcome::Failed {
+                                exit_code: None,
+                                reason,
+                            }),
+                            output_tail: tail,
+                        });
+                    });
+                }
+            },
+        }
+    }
+
+    /// Publish `Skipped` Events for remediations decided as skipped since the last look.
+    async fn report_skipped(&self, epoch: &mut Epoch, k: &KubeBackend) {
+        let Ok(recent) = self
+            .replica
+            .history()
+            .remediations_after(epoch.events_cursor, 256)
+        else {
+            return;
+        };
+        for rec in recent {
+            epoch.events_cursor = rec.seq;
+            if rec.state == RemediationState::Skipped {
+                let (ns, name) = split_key(&rec.operarius);
+                let reason = rec.reason.clone().unwrap_or_default();
+                k.reporter
+                    .event(
+                        ns,
+                        name,
+                        false,
+                        "Skipped",
+                        format!("alert {}: {reason}", rec.alertname),
+                    )
+                    .await;
+            }
+        }
+    }
+}
+
+/// Patch the Operarius status from the replicated statistics.
+async fn report_stats(replica: &Replica, k: &KubeBackend, operarius: &str) {
+    if let Ok(stats) = replica.history().operarius_stats(operarius) {
+        let (ns, name) = split_key(operarius);
+        k.reporter.patch_status(ns, name, &stats).await;
+    }
+}
+
+fn split_key(key: &str) -> (&str, &str) {
+    key.split_once('/').unwrap_or(("default", key))
 }
 
 fn outcome_of(result: ProcessResult) -> (Outcome, String) {

@@ -4,5 +4,5 @@
 mod driver;
 mod process;
 
-pub use driver::{Executor, ExecutorConfig};
+pub use driver::{Backend, Executor, ExecutorConfig, KubeBackend};
 pub use process::{run_process, ProcessEnd, ProcessResult, ProcessSpec, OUTPUT_TAIL_BYTES};

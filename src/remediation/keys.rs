@@ -21,6 +21,8 @@ pub const LIVE_ALERTS: &[u8] = b"ct/live_alerts";
 pub const CATALOG: &[u8] = b"cat/list";
 pub const CATALOG_FINGERPRINT: &[u8] = b"cat/fp";
 
+/// `opstat/<operarius key>` → `OperariusStats` (what the Operarius status shows).
+pub const OPERARIUS_STATS: &[u8] = b"os/";
 /// Cluster settings changed through the admin API.
 pub const AUTOPILOT_PAUSED: &[u8] = b"cfg/autopilot_paused";
 

@@ -9,7 +9,7 @@ use super::command::{
 };
 use super::job_name::job_name;
 use super::keys;
-use super::record::{AlertRecord, RemediationRecord, RemediationState};
+use super::record::{AlertRecord, OperariusStats, RemediationRecord, RemediationState};
 use crate::ids::{EventId, Fingerprint, RemediationId};
 use crate::operarios::{render, select, AlertContext, OperariusDef};
 
@@ -302,6 +302,7 @@ fn start(
     rec.executor = Some(executor);
     rec.start_index = Some(ctx.index);
     save_remediation(kv, &rec)?;
+    update_stats(kv, &rec, true)?;
     Ok(Response::Done)
 }
 
@@ -335,6 +336,7 @@ fn finish(
     rec.finished_at_ms = Some(at_ms);
     rec.output_tail = output_tail;
     save_remediation(kv, &rec)?;
+    update_stats(kv, &rec, false)?;
     Ok(Response::Done)
 }
 
@@ -357,7 +359,21 @@ fn interrupt(
     rec.reason = Some(reason);
     rec.finished_at_ms = Some(at_ms);
     save_remediation(kv, &rec)?;
+    update_stats(kv, &rec, false)?;
     Ok(Response::Done)
+}
+
+/// Count an execution (`started`) or record how the last one ended.
+fn update_stats(kv: &mut KvTxn<'_>, rec: &RemediationRecord, started: bool) -> Result<(), KvError> {
+    let key = keys::with_str(keys::OPERARIUS_STATS, &rec.operarius);
+    let mut stats: OperariusStats = kv.get_as(&key)?.unwrap_or_default();
+    if started {
+        stats.execution_count += 1;
+        stats.last_execution_ms = rec.started_at_ms;
+        stats.last_job_name = Some(rec.job_name.clone());
+    }
+    stats.last_status = Some(rec.state);
+    kv.put_as(&key, &stats)
 }
 
 fn prune(

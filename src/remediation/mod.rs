@@ -15,4 +15,4 @@ pub use command::{
 pub use job_name::job_name;
 pub use machine::RemediationMachine;
 pub use query::{AlertFilter, History};
-pub use record::{AlertRecord, RemediationRecord, RemediationState};
+pub use record::{AlertRecord, OperariusStats, RemediationRecord, RemediationState};

@@ -3,7 +3,7 @@
 use openfero_raft::{codec, KvError, KvReader};
 
 use super::keys;
-use super::record::{AlertRecord, RemediationRecord, RemediationState};
+use super::record::{AlertRecord, OperariusStats, RemediationRecord, RemediationState};
 use crate::ids::RemediationId;
 use crate::operarios::OperariusDef;
 
@@ -122,6 +122,37 @@ impl History {
     /// Fingerprint of the replicated catalog (`None` before the first sync).
     pub fn catalog_fingerprint(&self) -> Result<Option<String>, KvError> {
         self.reader.get_as(keys::CATALOG_FINGERPRINT)
+    }
+
+    /// Execution statistics of one operarius (`namespace/name`).
+    pub fn operarius_stats(&self, key: &str) -> Result<OperariusStats, KvError> {
+        Ok(self
+            .reader
+            .get_as(&keys::with_str(keys::OPERARIUS_STATS, key))?
+            .unwrap_or_default())
+    }
+
+    /// Remediations with a sequence number above `after`, oldest first, at most `limit`.
+    pub fn remediations_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<RemediationRecord>, KvError> {
+        let start = keys::with_seq(keys::REMEDIATION, after.saturating_add(1));
+        let mut out = Vec::new();
+        for item in self.reader.iter_prefix_from(keys::REMEDIATION, &start) {
+            let (_, v) = item?;
+            out.push(codec::decode(&v)?);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The highest remediation sequence number so far.
+    pub fn last_remediation_seq(&self) -> Result<u64, KvError> {
+        Ok(self.reader.get_as(keys::NEXT_REMEDIATION_SEQ)?.unwrap_or(0))
     }
 
     /// Whether the membership autopilot is paused (admin API).

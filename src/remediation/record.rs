@@ -103,3 +103,13 @@ pub struct RemediationRecord {
     pub executor: Option<String>,
     pub start_index: Option<u64>,
 }
+
+/// Replicated per-operarius execution statistics: the source of the Operarius status that the
+/// leader patches in Kubernetes (so a new leader patches the same numbers).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperariusStats {
+    pub execution_count: u64,
+    pub last_execution_ms: Option<i64>,
+    pub last_job_name: Option<String>,
+    pub last_status: Option<RemediationState>,
+}
