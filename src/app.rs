@@ -19,6 +19,7 @@ use crate::config::ServeArgs;
 use crate::executor::{Backend, Executor, KubeBackend};
 use crate::http::{node_hex, router, AppState};
 use crate::kubernetes::{self, watch_operarios, JobTracker, Namespaces, Reporter};
+use crate::metrics::Metrics;
 use crate::remediation::{CommandV1, RemediationMachine};
 use crate::replica::Replica;
 use crate::time::now_ms;
@@ -184,11 +185,13 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
             }))
         }
     };
+    let metrics = Metrics::new();
     let executor = Executor::new(
         replica.clone(),
         args.executor_config(),
         api_advertise,
         backend,
+        metrics.clone(),
     );
     tasks.push(tokio::spawn(executor.run(work.child_token())));
     tasks.push(tokio::spawn(catalog_task(
@@ -216,6 +219,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         body_limit: args.body_limit,
         admin_token,
         http,
+        metrics,
     };
     let mut servers = Vec::new();
     let app = match raft_listener {

@@ -12,6 +12,7 @@ pub mod executor;
 pub mod http;
 pub mod ids;
 pub mod kubernetes;
+pub mod metrics;
 pub mod operarios;
 pub mod remediation;
 pub mod replica;

@@ -23,6 +23,7 @@ use crate::ids::RemediationId;
 use crate::kubernetes::{
     ensure_job, outcome, pod_log_tail, JobError, JobOutcome, JobTracker, Reporter,
 };
+use crate::metrics::{Metrics, OutcomeLabel, RemediationLabels};
 use crate::remediation::{
     CommandV1, LeaderId, Outcome, RemediationRecord, RemediationState, Response,
 };
@@ -99,6 +100,7 @@ struct Epoch {
 /// Runs pending remediations while this node leads.
 pub struct Executor {
     replica: Replica,
+    metrics: Metrics,
     config: ExecutorConfig,
     node_name: String,
     backend: Backend,
@@ -113,9 +115,11 @@ impl Executor {
         config: ExecutorConfig,
         node_name: String,
         backend: Backend,
+        metrics: Metrics,
     ) -> Self {
         Self {
             replica,
+            metrics,
             config,
             node_name,
             backend,
@@ -201,6 +205,7 @@ impl Executor {
             match self.replica.propose_local(cmd).await {
                 Ok(_) => {
                     epoch.ensured.remove(&done.id);
+                    self.observe(&done);
                     if let Backend::Kubernetes(k) = &self.backend {
                         report_stats(&self.replica, k, &done.operarius).await;
                         if failed {
@@ -258,6 +263,37 @@ impl Executor {
             }
         }
         Ok(())
+    }
+
+    /// Count a recorded outcome and its duration (from the committed start).
+    fn observe(&self, done: &Unreported) {
+        let outcome = match done.outcome {
+            Outcome::Succeeded { .. } => "succeeded",
+            Outcome::Failed { .. } => "failed",
+        };
+        self.metrics
+            .remediations
+            .get_or_create(&RemediationLabels {
+                operarius: done.operarius.clone(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        let started = self
+            .replica
+            .history()
+            .remediation(&done.id)
+            .ok()
+            .flatten()
+            .and_then(|r| r.started_at_ms);
+        if let Some(started) = started {
+            let secs = (now_ms() - started).max(0) as f64 / 1000.0;
+            self.metrics
+                .executor_duration
+                .get_or_create(&OutcomeLabel {
+                    outcome: outcome.into(),
+                })
+                .observe(secs);
+        }
     }
 
     async fn interrupt(&self, rec: &RemediationRecord) -> Result<(), ProposeError> {

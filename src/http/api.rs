@@ -253,3 +253,47 @@ pub async fn not_found(uri: Uri) -> ApiError {
         what: format!("route `{}`", uri.path()),
     }
 }
+
+/// `/metrics`: OpenMetrics text.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    crate::metrics::refresh(
+        &state.metrics,
+        &state.cluster,
+        state.catalog.problems().len(),
+    )
+    .await;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// Middleware: request duration by matched route, method and status.
+pub async fn observe(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let start = std::time::Instant::now();
+    let resp = next.run(req).await;
+    state
+        .metrics
+        .http_duration
+        .get_or_create(&crate::metrics::HttpLabels {
+            route,
+            method,
+            status: resp.status().as_u16(),
+        })
+        .observe(start.elapsed().as_secs_f64());
+    resp
+}

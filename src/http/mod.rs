@@ -16,6 +16,7 @@ pub use view::{node_hex, AlertView, IngestView, OperariusView, RemediationView};
 
 use crate::catalog::Catalog;
 use crate::cluster::Cluster;
+use crate::metrics::Metrics;
 use crate::replica::Replica;
 
 /// What every handler can reach.
@@ -29,6 +30,7 @@ pub struct AppState {
     pub admin_token: Option<String>,
     /// For forwarding admin calls and consistent reads to the leader.
     pub http: reqwest::Client,
+    pub metrics: Metrics,
 }
 
 /// The API routes of one node (the Raft routes are served beside them, see `app`).
@@ -58,6 +60,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
+        .route("/metrics", get(api::metrics))
         .fallback(api::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api::observe,
+        ))
         .with_state(state)
 }

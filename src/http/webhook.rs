@@ -103,6 +103,15 @@ pub async fn receive(
         .await?
     {
         Response::Ingested(summary) => {
+            for a in &summary.alerts {
+                state
+                    .metrics
+                    .alerts_received
+                    .get_or_create(&crate::metrics::StatusLabel {
+                        status: a.status.clone(),
+                    })
+                    .inc();
+            }
             let view = IngestView::from(summary);
             debug!(
                 received = view.received,

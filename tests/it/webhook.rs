@@ -85,6 +85,7 @@ async fn node(dir: &std::path::Path, unreachable_peers: usize) -> (Router, Repli
         body_limit: LIMIT,
         admin_token: None,
         http: reqwest::Client::new(),
+        metrics: openfero::metrics::Metrics::new(),
     };
     (router(state), replica)
 }
@@ -250,4 +251,40 @@ async fn probes_and_unknown_routes() {
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _, _) = send(&app, get("/api/remediations?limit=0")).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn metrics_count_this_process_and_read_replicated_gauges() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (app, _replica) = node(dir.path(), 0).await;
+    let body = webhook("Metered", "p-1", "firing", "2026-01-01T00:00:00Z").to_string();
+    let (s, _, _) = send(&app, post(body, Some("application/json"))).await;
+    assert_eq!(s, StatusCode::OK);
+    let resp = app
+        .clone()
+        .oneshot(get("/metrics"))
+        .await
+        .expect("infallible");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let ct = resp.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
+    let text = String::from_utf8(
+        axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("body")
+            .to_vec(),
+    )
+    .expect("utf8");
+    for needle in [
+        "openfero_alerts_received_total{status=\"firing\"} 1",
+        "openfero_alerts_stored 1",
+        "openfero_raft_is_leader 1",
+        "openfero_raft_voters 1",
+        "openfero_http_request_duration_seconds_count{route=\"/alerts\",method=\"POST\",status=\"200\"} 1",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in:\n{text}");
+    }
 }

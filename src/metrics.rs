@@ -1,0 +1,305 @@
+//! Prometheus metrics (OpenMetrics text at `/metrics`), through one registry passed down.
+//!
+//! Counters count this process's own events only (a restart starts them at zero, as Prometheus
+//! expects); replicated totals (alerts held, executions per operarius, Raft indexes) are gauges
+//! read from the local state at scrape time, so they never double count after a restart.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::{text::encode, EncodeLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RemediationLabels {
+    pub operarius: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub route: String,
+    pub method: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperariusLabel {
+    pub operarius: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    pub state: String,
+}
+
+/// Every metric openfero exports. Cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    /// Alert events acknowledged by this node's webhook, by alert status.
+    pub alerts_received: Family<StatusLabel, Counter>,
+    /// Remediation outcomes recorded by this process (as leader), by operarius and outcome.
+    pub remediations: Family<RemediationLabels, Counter>,
+    /// Time from start to outcome of remediations executed by this process.
+    pub executor_duration: Family<OutcomeLabel, Histogram>,
+    /// HTTP request durations by route, method and status.
+    pub http_duration: Family<HttpLabels, Histogram>,
+    /// Invalid operarius documents or objects seen by this node.
+    pub invalid_operarios: Gauge,
+    // Gauges read from the replicated state and Raft at scrape time.
+    pub alerts_stored: Gauge,
+    pub remediations_by_state: Family<StateLabel, Gauge>,
+    pub operarius_executions: Family<OperariusLabel, Gauge>,
+    pub raft_term: Gauge,
+    pub raft_is_leader: Gauge,
+    pub raft_last_log_index: Gauge,
+    pub raft_applied_index: Gauge,
+    pub raft_voters: Gauge,
+    pub raft_learners: Gauge,
+    pub gossip_live_nodes: Gauge,
+    pub gossip_dead_nodes: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut r = Registry::with_prefix("openfero");
+        let alerts_received = Family::<StatusLabel, Counter>::default();
+        r.register(
+            "alerts_received",
+            "Alert events acknowledged by this node's webhook",
+            alerts_received.clone(),
+        );
+        let remediations = Family::<RemediationLabels, Counter>::default();
+        r.register(
+            "remediations",
+            "Remediation outcomes recorded by this process",
+            remediations.clone(),
+        );
+        let executor_duration = Family::<OutcomeLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.05, 2.0, 14))
+        });
+        r.register(
+            "executor_duration_seconds",
+            "Duration of remediations executed by this process",
+            executor_duration.clone(),
+        );
+        let http_duration = Family::<HttpLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
+        r.register(
+            "http_request_duration_seconds",
+            "HTTP request duration",
+            http_duration.clone(),
+        );
+        let invalid_operarios = Gauge::default();
+        r.register(
+            "operarios_invalid",
+            "Invalid operarius documents or objects",
+            invalid_operarios.clone(),
+        );
+        let alerts_stored = Gauge::default();
+        r.register(
+            "alerts_stored",
+            "Alert events in the replicated history",
+            alerts_stored.clone(),
+        );
+        let remediations_by_state = Family::<StateLabel, Gauge>::default();
+        r.register(
+            "remediations_recent",
+            "Remediations among the newest 1000 in the replicated history, by state",
+            remediations_by_state.clone(),
+        );
+        let operarius_executions = Family::<OperariusLabel, Gauge>::default();
+        r.register(
+            "operarius_executions",
+            "Executions per operarius (replicated)",
+            operarius_executions.clone(),
+        );
+        let raft_term = Gauge::default();
+        r.register("raft_term", "Current Raft term", raft_term.clone());
+        let raft_is_leader = Gauge::default();
+        r.register(
+            "raft_is_leader",
+            "1 when this node is the Raft leader",
+            raft_is_leader.clone(),
+        );
+        let raft_last_log_index = Gauge::default();
+        r.register(
+            "raft_last_log_index",
+            "Last Raft log index on this node",
+            raft_last_log_index.clone(),
+        );
+        let raft_applied_index = Gauge::default();
+        r.register(
+            "raft_applied_index",
+            "Last applied Raft log index on this node",
+            raft_applied_index.clone(),
+        );
+        let raft_voters = Gauge::default();
+        r.register(
+            "raft_voters",
+            "Voters in the Raft membership",
+            raft_voters.clone(),
+        );
+        let raft_learners = Gauge::default();
+        r.register(
+            "raft_learners",
+            "Learners in the Raft membership",
+            raft_learners.clone(),
+        );
+        let gossip_live_nodes = Gauge::default();
+        r.register(
+            "gossip_live_nodes",
+            "Nodes alive in gossip (this one included)",
+            gossip_live_nodes.clone(),
+        );
+        let gossip_dead_nodes = Gauge::default();
+        r.register(
+            "gossip_dead_nodes",
+            "Nodes gossip considers dead",
+            gossip_dead_nodes.clone(),
+        );
+        Self {
+            registry: Arc::new(r),
+            alerts_received,
+            remediations,
+            executor_duration,
+            http_duration,
+            invalid_operarios,
+            alerts_stored,
+            remediations_by_state,
+            operarius_executions,
+            raft_term,
+            raft_is_leader,
+            raft_last_log_index,
+            raft_applied_index,
+            raft_voters,
+            raft_learners,
+            gossip_live_nodes,
+            gossip_dead_nodes,
+        }
+    }
+
+    /// OpenMetrics text of the registry.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}
+
+fn as_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Refresh the state-derived gauges from this node's replica and gossip view.
+pub async fn refresh(metrics: &Metrics, cluster: &crate::cluster::Cluster, problems: usize) {
+    let replica = cluster.replica();
+    let s = replica.status();
+    metrics.raft_term.set(as_i64(s.term));
+    metrics
+        .raft_is_leader
+        .set(i64::from(s.leader == Some(s.id)));
+    metrics
+        .raft_last_log_index
+        .set(as_i64(s.last_log_index.unwrap_or(0)));
+    metrics
+        .raft_applied_index
+        .set(as_i64(s.last_applied.unwrap_or(0)));
+    metrics.raft_voters.set(as_i64(s.voters.len() as u64));
+    metrics.raft_learners.set(as_i64(s.learners.len() as u64));
+    metrics.invalid_operarios.set(as_i64(problems as u64));
+    let history = replica.history();
+    metrics
+        .alerts_stored
+        .set(as_i64(history.live_alerts().unwrap_or(0)));
+    if let Ok(recent) = history.remediations(None, 1000) {
+        let mut counts = std::collections::BTreeMap::new();
+        for r in &recent {
+            *counts.entry(r.state.as_str()).or_insert(0i64) += 1;
+        }
+        for state in [
+            "pending",
+            "running",
+            "succeeded",
+            "failed",
+            "skipped",
+            "interrupted",
+        ] {
+            metrics
+                .remediations_by_state
+                .get_or_create(&StateLabel {
+                    state: state.into(),
+                })
+                .set(counts.get(state).copied().unwrap_or(0));
+        }
+    }
+    if let Ok((defs, _)) = history.catalog() {
+        for d in defs {
+            let key = d.key();
+            let stats = history.operarius_stats(&key).unwrap_or_default();
+            metrics
+                .operarius_executions
+                .get_or_create(&OperariusLabel { operarius: key })
+                .set(as_i64(stats.execution_count));
+        }
+    }
+    let members = cluster.members().await;
+    let live = members.values().filter(|m| m.alive).count();
+    let dead = members.len() - live;
+    metrics.gossip_live_nodes.set(as_i64(live.max(1) as u64));
+    metrics.gossip_dead_nodes.set(as_i64(dead as u64));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_and_histograms_encode_as_openmetrics() {
+        let m = Metrics::new();
+        m.alerts_received
+            .get_or_create(&StatusLabel {
+                status: "firing".into(),
+            })
+            .inc();
+        m.http_duration
+            .get_or_create(&HttpLabels {
+                route: "/alerts".into(),
+                method: "POST".into(),
+                status: 200,
+            })
+            .observe(0.002);
+        let text = m.encode();
+        assert!(
+            text.contains("openfero_alerts_received_total{status=\"firing\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("openfero_http_request_duration_seconds_bucket{"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE openfero_raft_term gauge"), "{text}");
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
