@@ -4,6 +4,7 @@ mod alertmanager;
 mod crd;
 mod durability;
 mod examples;
+mod kubernetes;
 mod support;
 mod validate;
 mod webhook;
