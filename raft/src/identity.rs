@@ -5,7 +5,9 @@
 //! snapshot) it accepts. Both are persisted in the `raft_meta` tree. RPCs carry both, so an
 //! address that now belongs to another node, or a node of another cluster, is refused.
 
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use crate::codec;
 use crate::store::Durability;
@@ -25,6 +27,10 @@ struct Inner {
     uuid: RwLock<Option<String>>,
     meta: sled::Tree,
     durability: Durability,
+    /// Peers that answered a vote request with "not a member", and when.
+    not_member: Mutex<HashMap<NodeId, Instant>>,
+    /// The ids in this node's current membership (voters and learners), once known.
+    members: RwLock<Option<BTreeSet<NodeId>>>,
 }
 
 /// A cluster uuid other than ours.
@@ -53,6 +59,8 @@ impl Identity {
                 uuid: RwLock::new(uuid),
                 meta,
                 durability,
+                not_member: Mutex::new(HashMap::new()),
+                members: RwLock::new(None),
             }),
         })
     }
@@ -106,6 +114,43 @@ impl Identity {
             tracing::info!(cluster_uuid = %uuid, "joined cluster");
         }
         Ok(true)
+    }
+
+    /// Record that `peer` refused a vote request because this node is not a member there.
+    pub(crate) fn note_not_member(&self, peer: NodeId) {
+        self.inner
+            .not_member
+            .lock()
+            .expect("identity lock poisoned")
+            .insert(peer, Instant::now());
+    }
+
+    /// Peers that said "not a member" within `window`: when they are a majority of the other
+    /// voters, this node has been removed from the cluster.
+    pub fn not_member_of(&self, window: Duration) -> BTreeSet<NodeId> {
+        self.inner
+            .not_member
+            .lock()
+            .expect("identity lock poisoned")
+            .iter()
+            .filter(|(_, t)| t.elapsed() <= window)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Record the current membership (kept up to date by the node façade).
+    pub(crate) fn set_members(&self, members: BTreeSet<NodeId>) {
+        *self.inner.members.write().expect("identity lock poisoned") = Some(members);
+    }
+
+    /// `Some(false)` when `node` is known not to be in this node's membership.
+    pub(crate) fn is_member(&self, node: NodeId) -> Option<bool> {
+        self.inner
+            .members
+            .read()
+            .expect("identity lock poisoned")
+            .as_ref()
+            .map(|m| m.contains(&node))
     }
 
     /// A fresh random cluster uuid (128 bits, hex).

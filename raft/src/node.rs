@@ -87,6 +87,24 @@ impl<A: StateMachine> RaftNode<A> {
         }
         let reader = store.reader()?;
         let proposer = Proposer::new(raft.clone(), identity.clone(), config.write_timeout);
+        // Keep the identity's view of the membership current (the network consults it).
+        let mut metrics = raft.metrics();
+        let members_of = identity.clone();
+        tokio::spawn(async move {
+            loop {
+                let ids: BTreeSet<NodeId> = metrics
+                    .borrow()
+                    .membership_config
+                    .membership()
+                    .nodes()
+                    .map(|(id, _)| *id)
+                    .collect();
+                members_of.set_members(ids);
+                if metrics.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
         Ok(Self {
             inner: Arc::new(Inner {
                 id,

@@ -4,9 +4,13 @@
 //! 2. A member that is dead while another live node carries its name (a pod back with a wiped
 //!    disk, hence a new id) is removed.
 //! 3. A member dead for longer than `dead_after` is removed, voters only while quorum is kept.
-//! 4. A learner caught up and healthy for `promote_after` is promoted while voters are below the
-//!    target (largest odd number of healthy nodes, at most `max_voters`); two at a time when that
-//!    keeps the count odd.
+//! 4. The voter set becomes the voters that stay plus learners caught up and healthy for
+//!    `promote_after`, sized to the target (largest odd number of healthy nodes, at most
+//!    `max_voters`) and never even — in one joint change (`ReplaceAllVoters`), so the count goes
+//!    5 → 3 or 3 → 5 directly.
+//!
+//! Removed ids are remembered in the replicated state and never added again: a node that comes
+//! back with a removed id must rejoin as a new node (wiped data dir).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -107,6 +111,7 @@ impl Autopilot {
                 && !m.meta.leaving
                 && same_cluster
                 && !m.meta.raft_addr.is_empty()
+                && !replica.history().node_removed(*id).unwrap_or(true)
             {
                 let info = NodeInfo {
                     raft_addr: m.meta.raft_addr.clone(),
@@ -129,7 +134,7 @@ impl Autopilot {
             .filter(|m| m.alive)
             .map(|m| (m.meta.node_name.as_str(), m.node_id))
             .collect();
-        let mut removable = Vec::new();
+        let mut removable = BTreeSet::new();
         for id in nodes.keys().filter(|id| **id != me) {
             let Some(since) = self.dead_since.get(id) else {
                 continue;
@@ -139,58 +144,70 @@ impl Autopilot {
                 .and_then(|n| names_alive.get(n))
                 .is_some_and(|other| other != id);
             if replaced || now.duration_since(*since) >= cfg.dead_after {
-                removable.push((*id, replaced));
+                removable.insert(*id);
             }
         }
-        for (id, replaced) in &removable {
-            if learners.contains(id) {
-                info!(node = %format!("{id:016x}"), replaced, "removing learner");
-                return change(&replica, ChangeMembers::RemoveNodes(BTreeSet::from([*id]))).await;
-            }
-        }
-        let dead_voters: Vec<u64> = removable
-            .iter()
-            .map(|(id, _)| *id)
-            .filter(|id| voters.contains(id))
-            .collect();
-        if !dead_voters.is_empty() {
-            // Keep the voter count odd: remove two at once from an odd set when possible.
-            let take = if voters.len() % 2 == 1 && dead_voters.len() >= 2 {
-                2
-            } else {
-                1
-            };
-            let gone: BTreeSet<u64> = dead_voters.into_iter().take(take).collect();
-            let after: BTreeSet<u64> = voters.difference(&gone).copied().collect();
-            check_voter_change(&voters, &after, &healthy)?;
-            info!(voters = ?hex(&gone), "removing dead voters");
-            return change(&replica, ChangeMembers::RemoveVoters(gone)).await;
+        let dead_learners: BTreeSet<u64> = removable.intersection(&learners).copied().collect();
+        if !dead_learners.is_empty() {
+            info!(learners = ?hex(&dead_learners), "removing learners");
+            change(&replica, ChangeMembers::RemoveNodes(dead_learners.clone())).await?;
+            return forget(&replica, &dead_learners).await;
         }
 
-        // 4. Promote caught-up, stable learners up to the target.
+        // 4. The voter set the cluster should have: voters that stay, plus stable caught-up
+        // learners, sized to the target and always odd; reached in one joint change.
+        let keep: BTreeSet<u64> = voters.difference(&removable).copied().collect();
         let healthy_members = healthy.iter().filter(|id| nodes.contains_key(id)).count();
         let target = target_voters(healthy_members, cfg.max_voters);
-        if voters.len() < target {
-            let ready: Vec<u64> = learners
-                .iter()
-                .filter(|id| {
-                    self.healthy_since
-                        .get(id)
-                        .is_some_and(|t| now.duration_since(*t) >= cfg.promote_after)
-                })
-                .copied()
-                .collect();
-            let want = if voters.len() % 2 == 1 { 2 } else { 1 };
-            if ready.len() >= want && voters.len() + want <= target {
-                let up: BTreeSet<u64> = ready.into_iter().take(want).collect();
-                let after: BTreeSet<u64> = voters.union(&up).copied().collect();
-                check_voter_change(&voters, &after, &healthy)?;
-                info!(learners = ?hex(&up), target, "promoting learners");
-                return change(&replica, ChangeMembers::AddVoterIds(up)).await;
+        let ready: Vec<u64> = learners
+            .iter()
+            .filter(|id| {
+                self.healthy_since
+                    .get(id)
+                    .is_some_and(|t| now.duration_since(*t) >= cfg.promote_after)
+            })
+            .copied()
+            .collect();
+        let mut desired = keep.clone();
+        for id in ready {
+            if desired.len() >= target.max(keep.len()) {
+                break;
             }
+            desired.insert(id);
+        }
+        if desired.len().is_multiple_of(2) {
+            // Never an even voter count: promote one fewer, or keep one dead voter a while longer.
+            let added: Vec<u64> = desired.difference(&voters).copied().collect();
+            if let Some(last) = added.last() {
+                desired.remove(last);
+            } else if let Some(dead) = removable.iter().find(|id| voters.contains(id)) {
+                desired.insert(*dead);
+            }
+        }
+        if desired != voters && !desired.is_empty() {
+            check_voter_change(&voters, &desired, &healthy)?;
+            let gone: BTreeSet<u64> = voters.difference(&desired).copied().collect();
+            let up: BTreeSet<u64> = desired.difference(&voters).copied().collect();
+            info!(removed = ?hex(&gone), promoted = ?hex(&up), target, "changing voters");
+            change(&replica, ChangeMembers::ReplaceAllVoters(desired)).await?;
+            return forget(&replica, &gone).await;
         }
         Ok(())
     }
+}
+
+/// Remember removed ids so that they are never added again.
+async fn forget(replica: &crate::replica::Replica, ids: &BTreeSet<u64>) -> Result<(), String> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    replica
+        .propose_local(crate::remediation::CommandV1::ForgetNodes {
+            ids: ids.iter().copied().collect(),
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 fn hex(ids: &BTreeSet<u64>) -> Vec<String> {

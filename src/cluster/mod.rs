@@ -149,7 +149,23 @@ pub async fn watch_membership(cluster: Cluster, stop: CancellationToken) {
             (member, initialised)
         };
         was_member |= member;
-        if was_member && initialised && !member {
+        // Removed while away: it never saw its removal, but a majority of the other voters
+        // refuse its vote requests as coming from a non-member.
+        let refused_by_majority = {
+            let m = metrics.borrow();
+            let config = m.membership_config.clone();
+            let others: BTreeSet<u64> = config
+                .membership()
+                .voter_ids()
+                .filter(|id| *id != replica.id())
+                .collect();
+            let refused = replica
+                .raft()
+                .identity()
+                .not_member_of(Duration::from_secs(30));
+            !others.is_empty() && refused.intersection(&others).count() > others.len() / 2
+        };
+        if (was_member && initialised && !member) || refused_by_majority {
             tracing::error!(
                 node = %crate::http::node_hex(replica.id()),
                 "this node was removed from the cluster: stopping raft; wipe the data dir to rejoin as a new node"
@@ -163,6 +179,7 @@ pub async fn watch_membership(cluster: Cluster, stop: CancellationToken) {
         tokio::select! {
             _ = stop.cancelled() => return,
             r = metrics.changed() => if r.is_err() { return },
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }
 }

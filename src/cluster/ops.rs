@@ -108,8 +108,14 @@ impl Cluster {
             .raft()
             .change_membership(change, retain)
             .await
-            .map(|_| ())
-            .map_err(|e| ClusterError::Raft(e.to_string()))
+            .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        if op == MembershipOp::Remove {
+            replica
+                .propose_local(CommandV1::ForgetNodes { ids: vec![id] })
+                .await
+                .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        }
+        Ok(())
     }
 
     /// Pause or resume the autopilot (replicated).

@@ -19,6 +19,9 @@ pub struct ClusterView {
     pub autopilot_paused: bool,
     pub voters: Vec<String>,
     pub learners: Vec<String>,
+    /// Ids removed from the cluster; they are never added again. Listed once the removal is
+    /// committed.
+    pub removed: Vec<String>,
     pub last_log_index: Option<u64>,
     pub applied_index: Option<u64>,
     pub nodes: Vec<NodeView>,
@@ -107,6 +110,13 @@ impl Cluster {
             autopilot_paused: replica.history().autopilot_paused().unwrap_or(false),
             voters: voters.iter().copied().map(node_hex).collect(),
             learners: learners.iter().copied().map(node_hex).collect(),
+            removed: replica
+                .history()
+                .removed_nodes()
+                .unwrap_or_default()
+                .into_iter()
+                .map(node_hex)
+                .collect(),
             last_log_index: m.last_log_index,
             applied_index: m.last_applied.map(|l| l.index),
             nodes,

@@ -55,6 +55,9 @@ pub enum CommandV1 {
     },
     /// Pause or resume the membership autopilot (replicated, so a new leader keeps it).
     SetAutopilot { paused: bool },
+    /// Node ids removed from the cluster: never re-added (a returning node with a removed id
+    /// must rejoin under a new id, with a wiped data dir).
+    ForgetNodes { ids: Vec<u64> },
 }
 
 /// A leader identity: term and node. Two leaders can share a term in openraft 0.9, never both.

@@ -23,6 +23,8 @@ pub const CATALOG_FINGERPRINT: &[u8] = b"cat/fp";
 
 /// `opstat/<operarius key>` → `OperariusStats` (what the Operarius status shows).
 pub const OPERARIUS_STATS: &[u8] = b"os/";
+/// `gone/<node id>` → () for node ids removed from the cluster.
+pub const REMOVED_NODE: &[u8] = b"gn/";
 /// Cluster settings changed through the admin API.
 pub const AUTOPILOT_PAUSED: &[u8] = b"cfg/autopilot_paused";
 

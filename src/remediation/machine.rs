@@ -56,6 +56,12 @@ impl StateMachine for RemediationMachine {
                     max_remove,
                     now_ms,
                 } => prune(kv, keep_alerts, max_remove, now_ms),
+                CommandV1::ForgetNodes { ids } => {
+                    for id in ids {
+                        kv.put(&keys::with_seq(keys::REMOVED_NODE, id), Vec::new());
+                    }
+                    Ok(Response::Done)
+                }
                 CommandV1::SetAutopilot { paused } => {
                     kv.put_as(keys::AUTOPILOT_PAUSED, &paused)?;
                     Ok(Response::Done)

@@ -155,6 +155,26 @@ impl History {
         Ok(self.reader.get_as(keys::NEXT_REMEDIATION_SEQ)?.unwrap_or(0))
     }
 
+    /// Node ids removed from the cluster (never re-added).
+    pub fn removed_nodes(&self) -> Result<Vec<u64>, KvError> {
+        let mut out = Vec::new();
+        for item in self.reader.iter_prefix(keys::REMOVED_NODE) {
+            let (k, _) = item?;
+            if let Some(id) = keys::seq_of(&k) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether `node` was removed from the cluster (it is never re-added).
+    pub fn node_removed(&self, node: u64) -> Result<bool, KvError> {
+        Ok(self
+            .reader
+            .get(&keys::with_seq(keys::REMOVED_NODE, node))?
+            .is_some())
+    }
+
     /// Whether the membership autopilot is paused (admin API).
     pub fn autopilot_paused(&self) -> Result<bool, KvError> {
         Ok(self.reader.get_as(keys::AUTOPILOT_PAUSED)?.unwrap_or(false))

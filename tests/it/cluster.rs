@@ -712,6 +712,29 @@ async fn scaling_three_to_five_to_three_keeps_quorum_and_an_odd_number_of_voters
         );
     }
 
+    // Wait until the removal is committed (the leader lists the ids it will never re-add):
+    // until then the leader still replicates to the removed nodes, as Raft requires.
+    let leader_name = formed3
+        .ids
+        .iter()
+        .find(|(_, id)| **id == formed3.leader)
+        .map(|(n, _)| n.clone())
+        .expect("leader is a remaining node");
+    let leader_url = c.url(&leader_name, "/admin/cluster");
+    let deadline = Instant::now() + FORM;
+    loop {
+        if let Ok(v) = view_at(&c.http, &leader_url).await {
+            if v.removed.contains(&zombie_id) {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "removal of {zombie} never committed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // The removed, paused node comes back: the cluster keeps its term and leader, and the
     // zombie does not keep campaigning (its term stops moving, or it stopped answering).
     let (term, leader) = (formed3.term, formed3.leader.clone());

@@ -130,6 +130,8 @@ pub struct ClusterView {
     pub voters: Vec<String>,
     #[serde(default)]
     pub learners: Vec<String>,
+    #[serde(default)]
+    pub removed: Vec<String>,
     pub last_log_index: Option<u64>,
     pub applied_index: Option<u64>,
     #[serde(default)]

@@ -1,6 +1,8 @@
 //! Integration tests: real HTTP, real processes, real sled folders, real Alertmanager.
 
 mod alertmanager;
+mod cluster;
+mod cluster_support;
 mod crd;
 mod durability;
 mod examples;

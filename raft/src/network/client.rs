@@ -12,7 +12,9 @@ use openraft::raft::{
 };
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::{CONTENT_TYPE, HEADER_CLUSTER, HEADER_CLUSTER_UUID, HEADER_FROM, HEADER_TARGET};
+use super::{
+    CONTENT_TYPE, HEADER_CLUSTER, HEADER_CLUSTER_UUID, HEADER_FROM, HEADER_TARGET, NOT_A_MEMBER,
+};
 use crate::codec;
 use crate::identity::Identity;
 use crate::types::{NodeId, NodeInfo, TypeConfig};
@@ -114,6 +116,9 @@ impl HttpConnection {
             .map_err(|e| CallError::Network(NetworkError::new(&e)))?;
         if !status.is_success() {
             let text = String::from_utf8_lossy(&bytes).into_owned();
+            if status == reqwest::StatusCode::CONFLICT && text.contains(NOT_A_MEMBER) {
+                self.identity.note_not_member(self.target);
+            }
             return Err(CallError::Network(NetworkError::new(&Message(format!(
                 "{url} answered {status}: {text}"
             )))));
@@ -128,8 +133,18 @@ impl RaftNetwork<TypeConfig> for HttpConnection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, NodeInfo, RaftError<NodeId>>> {
-        let res: Result<_, RaftError<NodeId>> =
+        let res: Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>> =
             self.call("append", &rpc, option.hard_ttl()).await?;
+        if let Ok(AppendEntriesResponse::HigherVote(v)) = &res {
+            // A node no longer in the membership (removed while it was away) answers with the
+            // term it reached campaigning alone; that must not depose this leader.
+            if self.identity.is_member(self.target) == Some(false) {
+                return Err(RPCError::Unreachable(Unreachable::new(&Message(format!(
+                    "ignored higher vote {v} from non-member `{}`",
+                    self.target
+                )))));
+            }
+        }
         res.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
 

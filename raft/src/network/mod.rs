@@ -17,3 +17,5 @@ pub(crate) const HEADER_CLUSTER: &str = "x-openfero-raft-cluster";
 pub(crate) const HEADER_CLUSTER_UUID: &str = "x-openfero-raft-cluster-uuid";
 pub(crate) const HEADER_FROM: &str = "x-openfero-raft-from";
 pub(crate) const CONTENT_TYPE: &str = "application/x-openfero-raft";
+/// Marker in the refusal of a vote request from a node outside the membership.
+pub(crate) const NOT_A_MEMBER: &str = "which is not a member";

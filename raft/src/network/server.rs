@@ -8,7 +8,9 @@ use axum::routing::post;
 use axum::Router;
 use serde::Serialize;
 
-use super::{CONTENT_TYPE, HEADER_CLUSTER, HEADER_CLUSTER_UUID, HEADER_FROM, HEADER_TARGET};
+use super::{
+    CONTENT_TYPE, HEADER_CLUSTER, HEADER_CLUSTER_UUID, HEADER_FROM, HEADER_TARGET, NOT_A_MEMBER,
+};
 use crate::codec;
 use crate::identity::{AdoptError, Identity};
 use crate::proposer::{ForwardRequest, Proposer};
@@ -136,7 +138,7 @@ async fn vote(State(state): State<RpcState>, headers: HeaderMap, body: Bytes) ->
             if !known && membership.membership().nodes().next().is_some() {
                 return reject(
                     StatusCode::CONFLICT,
-                    format!("vote request from `{from:?}`, which is not a member"),
+                    format!("vote request from `{from:?}`, {NOT_A_MEMBER}"),
                 );
             }
             answer(&state.raft.vote(req).await)
