@@ -477,3 +477,143 @@ async fn invalid_operarios_are_reported_and_watches_survive_drops_and_expiry() {
     env.double.complete_job(NS, &name).expect("complete");
     remediation_state(&env, &id, "succeeded").await;
 }
+
+/// Three nodes share one API double; the leader is SIGKILLed while its Job create is in flight
+/// (held by an injected delay): the new leader makes the same Job exist — exactly one — and the
+/// remediation reaches its final state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_killed_during_job_creation_gives_exactly_one_job() {
+    use crate::cluster_support::{ClusterOptions, TestCluster};
+
+    let double = KubeDouble::start_with(Config {
+        bookmark_interval: Duration::from_millis(200),
+        ..Config::default()
+    })
+    .await
+    .expect("double");
+    let crd = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("charts/openfero/crds/operariuses.yaml"),
+    )
+    .expect("crd");
+    double.load_crd_yaml(&crd).expect("crd");
+    let kc_dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = kc_dir.path().join("kubeconfig");
+    double.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let kc = Kubeconfig::from_yaml(&double.kubeconfig_yaml()).expect("kubeconfig");
+    let kube = kube::Client::try_from(
+        kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .expect("config"),
+    )
+    .expect("client");
+    let ops: Api<Operarius> = Api::namespaced(kube.clone(), NS);
+    ops.create(
+        &PostParams::default(),
+        &operarius("restart-pod", "KubePodCrashLooping", "firing", ""),
+    )
+    .await
+    .expect("operarius");
+
+    let kubeconfig_arg = kubeconfig.to_str().expect("utf8").to_string();
+    let mut c = TestCluster::new(
+        &["n1", "n2", "n3"],
+        ClusterOptions::default().with(&[
+            "--kubeconfig",
+            &kubeconfig_arg,
+            "--watch-namespaces",
+            NS,
+        ]),
+    );
+    c.start_all();
+    let all = c.running();
+    let formed = c.wait_formed(&all, Duration::from_secs(30)).await;
+    let leader = formed.leader_name();
+    let follower = all
+        .iter()
+        .find(|n| **n != leader)
+        .expect("a follower")
+        .clone();
+
+    // Every node has the operarius in its replicated catalog.
+    let url = c.url(&follower, "/api/operarios");
+    eventually("operarius replicated", WAIT, || {
+        let http = c.http.clone();
+        let url = url.clone();
+        async move {
+            let list: Vec<Value> = http.get(&url).send().await.ok()?.json().await.ok()?;
+            (!list.is_empty()).then_some(())
+        }
+    })
+    .await;
+
+    // Hold the leader's first Job create for a while, and kill it meanwhile.
+    double.inject(
+        Fault::delay(2_000)
+            .method("POST")
+            .path_contains("/jobs")
+            .times(1),
+    );
+    let (id, name) = expected_ids("KubePodCrashLooping", "web-9", "firing", "restart-pod");
+    let r = c
+        .http
+        .post(c.url(&follower, "/alerts"))
+        .json(&alert_body("KubePodCrashLooping", "web-9", "firing"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 200);
+    let rem_url = c.url(&follower, &format!("/api/remediations/{id}"));
+    eventually("the intent is committed", WAIT, || {
+        let http = c.http.clone();
+        let url = rem_url.clone();
+        async move {
+            let v: Value = http.get(&url).send().await.ok()?.json().await.ok()?;
+            (v["state"] == "running").then_some(())
+        }
+    })
+    .await;
+    c.kill(&leader);
+
+    let jobs: Api<Job> = Api::namespaced(kube.clone(), NS);
+    let job = eventually("the job exists", Duration::from_secs(30), || {
+        let jobs = jobs.clone();
+        let name = name.clone();
+        async move { jobs.get_opt(&name).await.ok().flatten() }
+    })
+    .await;
+    assert_eq!(
+        job.metadata.annotations.as_ref().expect("annotations")["openfero.io/remediation-id"],
+        id.as_str()
+    );
+    double.complete_job(NS, &name).expect("complete");
+    let done = eventually(
+        "the remediation succeeds on a survivor",
+        Duration::from_secs(30),
+        || {
+            let http = c.http.clone();
+            let url = rem_url.clone();
+            async move {
+                let v: Value = http.get(&url).send().await.ok()?.json().await.ok()?;
+                (v["state"] == "succeeded").then_some(v)
+            }
+        },
+    )
+    .await;
+    assert_eq!(done["jobName"], name.as_str());
+    let all_jobs = jobs
+        .list(&ListParams::default().labels(&format!("openfero.io/remediation={id}")))
+        .await
+        .expect("list");
+    assert_eq!(
+        all_jobs.items.len(),
+        1,
+        "exactly one Job for the remediation"
+    );
+    let creates = double
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/jobs") && r.status == 201)
+        .count();
+    assert_eq!(creates, 1, "one successful create");
+}
