@@ -281,6 +281,28 @@ async fn alert_creates_exactly_one_job_and_its_outcome_reaches_status_and_events
         "one create attempt"
     );
 
+    // Concurrent delivery of another alert (as an Alertmanager HA pair does): one Job.
+    let twin = alert_body("KubePodCrashLooping", "web-2", "firing");
+    let (a, b) = tokio::join!(post(&env, &twin), post(&env, &twin));
+    assert_eq!(
+        a["alerts"][0]["remediations"][0]["id"],
+        b["alerts"][0]["remediations"][0]["id"]
+    );
+    let (twin_id, twin_name) =
+        expected_ids("KubePodCrashLooping", "web-2", "firing", "restart-pod");
+    job(&env, &twin_name).await;
+    let jobs: Api<Job> = Api::namespaced(env.kube.clone(), NS);
+    let listed = jobs
+        .list(&ListParams::default().labels(&format!("openfero.io/remediation={twin_id}")))
+        .await
+        .expect("list");
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(
+        env.double.count_requests("POST", "/jobs"),
+        2,
+        "one create per remediation"
+    );
+
     env.double.complete_job(NS, &name).expect("complete");
     let done = remediation_state(&env, &id, "succeeded").await;
     assert_eq!(done["jobName"], name.as_str());
