@@ -290,7 +290,7 @@ async fn alert_creates_exactly_one_job_and_its_outcome_reaches_status_and_events
     );
     let (twin_id, twin_name) =
         expected_ids("KubePodCrashLooping", "web-2", "firing", "restart-pod");
-    job(&env, &twin_name).await;
+    crate::kubernetes::job(&env, &twin_name).await;
     let jobs: Api<Job> = Api::namespaced(env.kube.clone(), NS);
     let listed = jobs
         .list(&ListParams::default().labels(&format!("openfero.io/remediation={twin_id}")))
