@@ -306,6 +306,8 @@ async fn alert_creates_exactly_one_job_and_its_outcome_reaches_status_and_events
     env.double.complete_job(NS, &name).expect("complete");
     let done = remediation_state(&env, &id, "succeeded").await;
     assert_eq!(done["jobName"], name.as_str());
+    env.double.complete_job(NS, &twin_name).expect("complete");
+    remediation_state(&env, &twin_id, "succeeded").await;
     events_with_reason(&env, "JobCreated").await;
     let ops: Api<Operarius> = Api::namespaced(env.kube.clone(), NS);
     let status = eventually("operarius status patched", WAIT, || {
@@ -317,10 +319,10 @@ async fn alert_creates_exactly_one_job_and_its_outcome_reaches_status_and_events
         }
     })
     .await;
-    assert_eq!(status.execution_count, Some(1));
+    assert_eq!(status.execution_count, Some(2));
     assert_eq!(
         status.last_executed_job_name.as_deref(),
-        Some(name.as_str())
+        Some(twin_name.as_str())
     );
     assert!(
         env.double
