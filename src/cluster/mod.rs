@@ -120,6 +120,23 @@ impl Cluster {
         healthy
     }
 
+    /// Joined to gossip: always in embedded mode (no gossip); otherwise this node is not leaving
+    /// and, when more than one node is expected, sees at least one other live member. Raft plays
+    /// no part, so an election never changes it (the Kubernetes readiness probe).
+    pub async fn gossip_joined(&self) -> bool {
+        let Some(gossip) = &self.inner.gossip else {
+            return true;
+        };
+        let members = gossip.members().await;
+        if members.iter().any(|m| m.is_self && m.meta.leaving) {
+            return false;
+        }
+        self.inner.config.bootstrap_expect <= 1
+            || members
+                .iter()
+                .any(|m| !m.is_self && m.alive && !m.meta.leaving)
+    }
+
     /// Serialise membership changes (autopilot and admin) through one lock.
     pub(crate) async fn lock_changes(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.inner.change_lock.lock().await

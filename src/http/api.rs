@@ -226,11 +226,25 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Ready: the store answers and a Raft leader is known.
-pub async fn readyz(State(state): State<AppState>) -> Response {
+#[derive(Debug, Deserialize)]
+pub struct ReadyParams {
+    /// `false`: ready once serving and joined to gossip, whether or not a leader is known.
+    leader: Option<bool>,
+}
+
+/// Ready: the store answers and a Raft leader is known. With `?leader=false` (the Kubernetes
+/// readiness probe): the store answers and this node has joined gossip, so an election does not
+/// take every endpoint away.
+pub async fn readyz(State(state): State<AppState>, Query(params): Query<ReadyParams>) -> Response {
     let store_ok = state.replica.history().live_alerts().is_ok();
     let s = state.replica.status();
-    let ready = store_ok && s.leader.is_some();
+    let gossip_joined = state.cluster.gossip_joined().await;
+    let ready = store_ok
+        && if params.leader.unwrap_or(true) {
+            s.leader.is_some()
+        } else {
+            gossip_joined
+        };
     let code = if ready {
         StatusCode::OK
     } else {
@@ -241,6 +255,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Json(json!({
             "ready": ready,
             "store": store_ok,
+            "gossip": gossip_joined,
             "leader": s.leader.map(node_hex),
             "node": node_hex(s.id),
         })),

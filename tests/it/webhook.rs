@@ -12,6 +12,7 @@ use openfero::cluster::{Cluster, ClusterConfig};
 use openfero::http::{router, AppState};
 use openfero::remediation::RemediationMachine;
 use openfero::replica::Replica;
+use openfero_gossip::{Gossip, GossipConfig, NodeMeta, Transport};
 use openfero_raft::{NodeInfo, RaftConfig, RaftNode};
 use serde_json::Value;
 use tower::ServiceExt;
@@ -33,6 +34,16 @@ fn raft_config() -> RaftConfig {
 /// A node whose membership is `members_extra` plus itself; with unreachable extras it can never
 /// elect a leader.
 async fn node(dir: &std::path::Path, unreachable_peers: usize) -> (Router, Replica) {
+    node_with_gossip(dir, unreachable_peers, None, 1).await
+}
+
+/// [`node`] with a gossip handle and a bootstrap expectation.
+async fn node_with_gossip(
+    dir: &std::path::Path,
+    unreachable_peers: usize,
+    gossip: Option<Gossip>,
+    bootstrap_expect: u32,
+) -> (Router, Replica) {
     let raft = RaftNode::start(dir, raft_config(), RemediationMachine)
         .await
         .expect("start raft");
@@ -66,12 +77,12 @@ async fn node(dir: &std::path::Path, unreachable_peers: usize) -> (Router, Repli
     let ops = dir.join("no-operarios");
     let cluster = Cluster::new(
         replica.clone(),
-        None,
+        gossip,
         ClusterConfig {
             node_name: "test".into(),
             api_advertise: "127.0.0.1:9".into(),
             raft_advertise: "127.0.0.1:9".into(),
-            bootstrap_expect: 1,
+            bootstrap_expect,
             max_voters: 5,
             dead_after: Duration::from_secs(300),
             promote_after: Duration::from_secs(10),
@@ -235,6 +246,64 @@ async fn no_leader_answers_503_with_retry_after() {
     replica.raft().shutdown().await.expect("shutdown");
 }
 
+/// In-memory gossip node `id` on 127.0.0.1:`port`, expecting three nodes.
+async fn gossip_node(net: &Transport, id: u64, port: u16, seeds: &[u16]) -> Gossip {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let config = GossipConfig {
+        node_id: id,
+        generation: Some(1),
+        listen_addr: addr,
+        advertise_addr: addr,
+        seeds: seeds.iter().map(|p| format!("127.0.0.1:{p}")).collect(),
+        gossip_interval: Duration::from_millis(50),
+        meta: NodeMeta {
+            raft_id: id,
+            node_name: format!("openfero-{id}"),
+            bootstrap_expect: 3,
+            ..NodeMeta::default()
+        },
+        ..GossipConfig::default()
+    };
+    Gossip::start(config, net.clone()).await.expect("gossip")
+}
+
+#[tokio::test]
+async fn readiness_without_leader_follows_gossip_not_raft() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let net = Transport::in_memory();
+    let own = gossip_node(&net, 1, 17001, &[17002]).await;
+    // Two unreachable voters: no leader, ever.
+    let (app, replica) = node_with_gossip(dir.path(), 2, Some(own.clone()), 3).await;
+    let (s, _, b) = send(&app, get("/readyz?leader=false")).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "alone in gossip: {b}");
+    assert_eq!(b["gossip"], false, "{b}");
+
+    let peer = gossip_node(&net, 2, 17002, &[17001]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (s, _, b) = send(&app, get("/readyz?leader=false")).await;
+        if s == StatusCode::OK {
+            assert_eq!(b["gossip"], true, "{b}");
+            assert!(b["leader"].is_null(), "ready without a leader: {b}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never joined: {b}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (s, _, _) = send(&app, get("/readyz")).await;
+    assert_eq!(
+        s,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "plain /readyz needs a leader"
+    );
+
+    own.set_leaving(true).await;
+    let (s, _, b) = send(&app, get("/readyz?leader=false")).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "leaving: {b}");
+    replica.raft().shutdown().await.expect("shutdown");
+    peer.shutdown().await.expect("peer shutdown");
+}
+
 #[tokio::test]
 async fn probes_and_unknown_routes() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -251,6 +320,8 @@ async fn probes_and_unknown_routes() {
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _, _) = send(&app, get("/api/remediations?limit=0")).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _, b) = send(&app, get("/readyz?leader=false")).await;
+    assert_eq!(s, StatusCode::OK, "embedded mode: serving is enough: {b}");
 }
 
 #[tokio::test]

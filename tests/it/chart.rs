@@ -1,0 +1,521 @@
+//! The Helm chart, rendered by a real `helm template` and checked as parsed YAML: a StatefulSet
+//! and a PodDisruptionBudget, flags the binary accepts, probes that never depend on Raft,
+//! exactly the least RBAC the code uses in each watch mode, secrets only as mounted files.
+//!
+//! helm comes from `OPENFERO_HELM` (`.ci/chart --helm-path` installs it and prints the path) or
+//! PATH. Without it these tests fail: they never pass by skipping.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use clap::Parser;
+use openfero::config::{Cli, CliCommand};
+use serde::Deserialize;
+use serde_yaml::Value;
+
+const NAMESPACE: &str = "monitoring";
+/// An admin token only these tests use, and its base64 form as the Secret holds it.
+const TOKEN: &str = "chart-test-admin-token-4f9e2c71";
+const TOKEN_B64: &str = "Y2hhcnQtdGVzdC1hZG1pbi10b2tlbi00ZjllMmM3MQ==";
+
+fn chart_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/openfero")
+}
+
+fn helm() -> PathBuf {
+    if let Some(path) = std::env::var_os("OPENFERO_HELM").filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "OPENFERO_HELM is `{}`, which is not a file",
+            path.display()
+        );
+        return path;
+    }
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|dir| dir.join("helm"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "helm not found: set OPENFERO_HELM or put helm on PATH \
+                 (`.ci/chart --helm-path` installs it and prints its path)"
+            )
+        })
+}
+
+/// `helm template` output, or its error text.
+fn try_render(args: &[&str]) -> Result<Vec<Value>, String> {
+    let out = Command::new(helm())
+        .args(["template", "openfero"])
+        .arg(chart_dir())
+        .args(["--namespace", NAMESPACE])
+        .args(args)
+        .output()
+        .expect("run helm");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let docs = serde_yaml::Deserializer::from_slice(&out.stdout)
+        .map(|d| Value::deserialize(d).expect("helm renders valid YAML"))
+        .filter(|v| !v.is_null())
+        .collect();
+    Ok(docs)
+}
+
+fn render(args: &[&str]) -> Vec<Value> {
+    try_render(args).unwrap_or_else(|e| panic!("helm template {args:?} failed: {e}"))
+}
+
+fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| d["kind"] == kind).collect()
+}
+
+fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    let found = of_kind(docs, kind);
+    assert_eq!(found.len(), 1, "expected one {kind}, found {}", found.len());
+    found[0]
+}
+
+fn str_of(v: &Value) -> &str {
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {v:?}"))
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_sequence()
+        .map(|s| s.iter().map(|x| str_of(x).to_string()).collect())
+        .unwrap_or_default()
+}
+
+fn container(sts: &Value) -> &Value {
+    let containers = sts["spec"]["template"]["spec"]["containers"]
+        .as_sequence()
+        .expect("containers");
+    assert_eq!(containers.len(), 1, "one container");
+    &containers[0]
+}
+
+/// The container's args with the kubelet's `$(VAR)` expansion of the downward API values.
+fn expanded_args(sts: &Value, pod: &str) -> Vec<String> {
+    strings(&container(sts)["args"])
+        .into_iter()
+        .map(|a| {
+            a.replace("$(POD_NAME)", pod)
+                .replace("$(POD_NAMESPACE)", NAMESPACE)
+                .replace("$(POD_IP)", "10.1.2.3")
+        })
+        .collect()
+}
+
+fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    let prefix = format!("--{name}=");
+    args.iter().find_map(|a| a.strip_prefix(&prefix))
+}
+
+#[test]
+fn default_render_is_a_parallel_statefulset_with_a_pdb_and_flags_the_binary_accepts() {
+    let docs = render(&[]);
+    let sts = one(&docs, "StatefulSet");
+    let spec = &sts["spec"];
+    assert_eq!(spec["replicas"], 3);
+    assert_eq!(spec["podManagementPolicy"], "Parallel");
+    assert_eq!(spec["serviceName"], "openfero-headless");
+    let claims = spec["volumeClaimTemplates"].as_sequence().expect("claims");
+    assert_eq!(claims[0]["metadata"]["name"], "data");
+    assert!(
+        spec["template"]["spec"]["terminationGracePeriodSeconds"]
+            .as_u64()
+            .expect("grace period")
+            >= 30,
+        "long enough for a graceful leave"
+    );
+
+    let pdb = one(&docs, "PodDisruptionBudget");
+    assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+    assert_eq!(
+        pdb["spec"]["selector"]["matchLabels"],
+        spec["selector"]["matchLabels"]
+    );
+
+    // Headless Service: not-ready pods published, Raft TCP and gossip UDP.
+    let services = of_kind(&docs, "Service");
+    let headless = services
+        .iter()
+        .find(|s| s["spec"]["clusterIP"] == "None")
+        .expect("a headless Service");
+    assert_eq!(headless["metadata"]["name"], "openfero-headless");
+    assert_eq!(headless["spec"]["publishNotReadyAddresses"], true);
+    let ports: BTreeSet<(String, String)> = headless["spec"]["ports"]
+        .as_sequence()
+        .expect("ports")
+        .iter()
+        .map(|p| {
+            (
+                str_of(&p["name"]).to_string(),
+                str_of(&p["protocol"]).to_string(),
+            )
+        })
+        .collect();
+    for (name, proto) in [("http", "TCP"), ("raft", "TCP"), ("gossip", "UDP")] {
+        assert!(
+            ports.contains(&(name.to_string(), proto.to_string())),
+            "{ports:?}"
+        );
+    }
+    assert!(
+        services
+            .iter()
+            .any(|s| s["metadata"]["name"] == "openfero" && s["spec"]["clusterIP"] != "None"),
+        "a client Service"
+    );
+
+    // Downward API.
+    let env = container(sts)["env"].as_sequence().expect("env");
+    for (name, field) in [
+        ("POD_NAME", "metadata.name"),
+        ("POD_NAMESPACE", "metadata.namespace"),
+        ("POD_IP", "status.podIP"),
+    ] {
+        let var = env
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("env {name}"));
+        assert_eq!(var["valueFrom"]["fieldRef"]["fieldPath"], field);
+    }
+
+    // The args, expanded as the kubelet does, are flags `openfero` accepts and validates.
+    let args = expanded_args(sts, "openfero-1");
+    let cli = Cli::try_parse_from(std::iter::once("openfero".to_string()).chain(args.clone()))
+        .unwrap_or_else(|e| panic!("openfero rejects the chart's args {args:?}: {e}"));
+    let CliCommand::Serve(serve) = cli.into_command() else {
+        panic!("the chart runs `openfero serve`");
+    };
+    serve.validate().expect("valid settings");
+    assert_eq!(serve.node_name(), "openfero-1");
+    assert_eq!(openfero::cluster::ordinal_of(&serve.node_name()), Some(1));
+    assert_eq!(serve.bootstrap_expect, 3);
+    assert_eq!(
+        serve.seeds,
+        vec!["openfero-headless.monitoring.svc.cluster.local:7946"]
+    );
+    assert_eq!(
+        serve.gossip_advertise.map(|a| a.to_string()).as_deref(),
+        Some("10.1.2.3:7946")
+    );
+    assert_eq!(
+        serve.raft_advertise.as_deref(),
+        Some("openfero-1.openfero-headless.monitoring.svc.cluster.local:8081"),
+        "a stable name: Raft membership keeps the address"
+    );
+    assert_eq!(serve.data_dir, PathBuf::from("/var/lib/openfero"));
+    assert!(serve.watch_namespaces.is_empty(), "own namespace");
+    assert!(serve.admin_token_file.is_none());
+    let mount = container(sts)["volumeMounts"]
+        .as_sequence()
+        .expect("mounts")
+        .iter()
+        .find(|m| m["name"] == "data")
+        .expect("data mount");
+    assert_eq!(mount["mountPath"], "/var/lib/openfero");
+}
+
+#[test]
+fn startup_and_liveness_never_depend_on_raft_and_readiness_is_gossip() {
+    let mut renders = vec![render(&[])];
+    for values in ci_values_files() {
+        renders.push(render(&["--values", values.to_str().expect("utf-8 path")]));
+    }
+    for docs in renders {
+        let c = container(one(&docs, "StatefulSet"));
+        for probe in ["startupProbe", "livenessProbe"] {
+            assert_eq!(c[probe]["httpGet"]["path"], "/healthz", "{probe}");
+            assert_eq!(c[probe]["httpGet"]["port"], "http", "{probe}");
+        }
+        assert_eq!(
+            c["readinessProbe"]["httpGet"]["path"], "/readyz?leader=false",
+            "ready = serving and joined to gossip, not `has a leader`"
+        );
+        let ports = c["ports"].as_sequence().expect("ports");
+        assert!(ports
+            .iter()
+            .any(|p| p["name"] == "http" && p["containerPort"] == 8080));
+    }
+}
+
+/// (apiGroup, resource, verb) triples of a Role or ClusterRole.
+fn grants(role: &Value) -> BTreeSet<(String, String, String)> {
+    let mut out = BTreeSet::new();
+    for rule in role["rules"].as_sequence().expect("rules") {
+        for group in strings(&rule["apiGroups"]) {
+            for resource in strings(&rule["resources"]) {
+                for verb in strings(&rule["verbs"]) {
+                    out.insert((group.clone(), resource.clone(), verb));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What src/kubernetes/ calls, nothing more: Jobs created, read after a 409, listed and
+/// watched; pods listed and their log read; Operarius objects listed and watched, their
+/// status merge-patched; events.k8s.io Events created and patched (kube-runtime's Recorder).
+fn least_privileges() -> BTreeSet<(String, String, String)> {
+    [
+        ("batch", "jobs", "create"),
+        ("batch", "jobs", "get"),
+        ("batch", "jobs", "list"),
+        ("batch", "jobs", "watch"),
+        ("", "pods", "list"),
+        ("", "pods/log", "get"),
+        ("openfero.io", "operariuses", "list"),
+        ("openfero.io", "operariuses", "watch"),
+        ("openfero.io", "operariuses/status", "patch"),
+        ("events.k8s.io", "events", "create"),
+        ("events.k8s.io", "events", "patch"),
+    ]
+    .into_iter()
+    .map(|(g, r, v)| (g.to_string(), r.to_string(), v.to_string()))
+    .collect()
+}
+
+#[test]
+fn rbac_is_exactly_the_least_set_in_each_watch_mode() {
+    let least = least_privileges();
+    let bound_sa = |binding: &Value| {
+        let subjects = binding["subjects"].as_sequence().expect("subjects");
+        assert_eq!(subjects.len(), 1);
+        assert_eq!(subjects[0]["kind"], "ServiceAccount");
+        assert_eq!(subjects[0]["name"], "openfero");
+        assert_eq!(subjects[0]["namespace"], NAMESPACE);
+    };
+
+    // The release namespace.
+    let docs = render(&[]);
+    assert!(of_kind(&docs, "ClusterRole").is_empty());
+    let role = one(&docs, "Role");
+    assert_eq!(role["metadata"]["namespace"], NAMESPACE);
+    assert_eq!(grants(role), least);
+    bound_sa(one(&docs, "RoleBinding"));
+    assert_eq!(
+        one(&docs, "StatefulSet")["spec"]["template"]["spec"]["serviceAccountName"],
+        "openfero"
+    );
+
+    // A list: a Role and a RoleBinding in each, none elsewhere.
+    let docs = render(&["--set", "watchNamespaces={shop,payments}"]);
+    assert!(of_kind(&docs, "ClusterRole").is_empty());
+    let roles = of_kind(&docs, "Role");
+    let in_ns: BTreeSet<&str> = roles
+        .iter()
+        .map(|r| str_of(&r["metadata"]["namespace"]))
+        .collect();
+    assert_eq!(in_ns, BTreeSet::from(["shop", "payments"]));
+    for r in &roles {
+        assert_eq!(grants(r), least);
+    }
+    let bindings = of_kind(&docs, "RoleBinding");
+    assert_eq!(bindings.len(), 2);
+    bindings.iter().for_each(|b| bound_sa(b));
+    let args = expanded_args(one(&docs, "StatefulSet"), "openfero-0");
+    assert_eq!(flag(&args, "watch-namespaces"), Some("shop,payments"));
+
+    // Every namespace: a ClusterRole.
+    let docs = render(&["--set", "watchNamespaces={*}"]);
+    assert!(of_kind(&docs, "Role").is_empty());
+    assert_eq!(grants(one(&docs, "ClusterRole")), least);
+    bound_sa(one(&docs, "ClusterRoleBinding"));
+    let args = expanded_args(one(&docs, "StatefulSet"), "openfero-0");
+    assert_eq!(flag(&args, "watch-namespaces"), Some("*"));
+}
+
+/// Every string under `v` (keys and values).
+fn all_strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Sequence(items) => items.iter().for_each(|i| all_strings(i, out)),
+        Value::Mapping(m) => m.iter().for_each(|(k, v)| {
+            all_strings(k, out);
+            all_strings(v, out);
+        }),
+        Value::Tagged(t) => all_strings(&t.value, out),
+        _ => {}
+    }
+}
+
+fn assert_token_only_as_a_file(docs: &[Value], secret: &str, key: &str) {
+    let sts = one(docs, "StatefulSet");
+    let c = container(sts);
+    let mut visible = Vec::new();
+    all_strings(&c["args"], &mut visible);
+    all_strings(&c["command"], &mut visible);
+    all_strings(&c["env"], &mut visible);
+    all_strings(&sts["spec"]["template"]["metadata"], &mut visible);
+    for s in &visible {
+        assert!(
+            !s.contains(TOKEN) && !s.contains(TOKEN_B64),
+            "the token is visible in the pod spec: `{s}`"
+        );
+    }
+    assert!(c["envFrom"].is_null(), "no envFrom");
+    for e in c["env"].as_sequence().expect("env") {
+        assert!(
+            e["valueFrom"]["secretKeyRef"].is_null(),
+            "no secret in env: {e:?}"
+        );
+    }
+    let args = expanded_args(sts, "openfero-0");
+    let file = flag(&args, "admin-token-file").expect("--admin-token-file");
+    let (dir, name) = file.rsplit_once('/').expect("a path");
+    assert_eq!(name, key);
+    let mount = c["volumeMounts"]
+        .as_sequence()
+        .expect("mounts")
+        .iter()
+        .find(|m| m["mountPath"] == dir)
+        .expect("the token's folder is mounted");
+    assert_eq!(mount["readOnly"], true);
+    let volume = sts["spec"]["template"]["spec"]["volumes"]
+        .as_sequence()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .expect("the mounted volume");
+    assert_eq!(volume["secret"]["secretName"], secret);
+}
+
+#[test]
+fn admin_token_is_a_mounted_file_never_in_args_or_env() {
+    // Chart-managed Secret.
+    let docs = render(&["--set", &format!("adminToken.value={TOKEN}")]);
+    let secret = one(&docs, "Secret");
+    assert_eq!(secret["data"]["token"], TOKEN_B64);
+    assert_token_only_as_a_file(&docs, str_of(&secret["metadata"]["name"]), "token");
+    // Nothing but the Secret carries it.
+    for d in docs.iter().filter(|d| d["kind"] != "Secret") {
+        let mut found = Vec::new();
+        all_strings(d, &mut found);
+        assert!(
+            found
+                .iter()
+                .all(|s| !s.contains(TOKEN) && !s.contains(TOKEN_B64)),
+            "the token leaks into a {:?}",
+            d["kind"]
+        );
+    }
+
+    // An existing Secret: the chart creates none.
+    let docs = render(&[
+        "--set",
+        "adminToken.existingSecret=ops-openfero",
+        "--set",
+        "adminToken.key=admin",
+    ]);
+    assert!(of_kind(&docs, "Secret").is_empty());
+    assert_token_only_as_a_file(&docs, "ops-openfero", "admin");
+
+    // Secrets cannot be smuggled in as flags.
+    let err = try_render(&["--set", "extraArgs[0]=--admin-token-file=/x"])
+        .expect_err("refused by the schema");
+    assert!(err.contains("extraArgs"), "{err}");
+}
+
+#[test]
+fn pods_run_locked_down() {
+    let docs = render(&[]);
+    let sts = one(&docs, "StatefulSet");
+    let pod = &sts["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_ne!(pod["securityContext"]["runAsUser"], 0);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    let sc = &container(sts)["securityContext"];
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["runAsNonRoot"], true);
+    assert_eq!(strings(&sc["capabilities"]["drop"]), vec!["ALL"]);
+    assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault");
+}
+
+#[test]
+fn unsafe_values_are_refused_with_the_reason() {
+    for (set, reason) in [
+        ("replicaCount=4", "odd number of voters"),
+        ("podDisruptionBudget.maxUnavailable=2", "quorum"),
+        ("cluster.maxVoters=4", "maxVoters"),
+        ("cluster.bootstrapExpect=5", "never form"),
+        ("watchNamespaces={*,shop}", "cannot be combined"),
+    ] {
+        let err = try_render(&["--set", set]).expect_err(set);
+        assert!(err.contains(reason), "{set}: {err}");
+    }
+    // Scaling to 5 with the bootstrap expectation pinned, and a PDB of 2 for 5 voters, are fine.
+    let docs = render(&[
+        "--set",
+        "replicaCount=5,cluster.bootstrapExpect=3,podDisruptionBudget.maxUnavailable=2",
+    ]);
+    let args = expanded_args(one(&docs, "StatefulSet"), "openfero-4");
+    assert_eq!(flag(&args, "bootstrap-expect"), Some("3"));
+}
+
+fn ci_values_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(chart_dir().join("ci"))
+        .expect("charts/openfero/ci")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "CI values files exist");
+    files
+}
+
+#[test]
+fn monitoring_objects_scrape_every_pod_and_alert_on_real_metrics() {
+    let docs = render(&[
+        "--set",
+        "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true",
+    ]);
+    let sm = one(&docs, "ServiceMonitor");
+    assert_eq!(
+        sm["spec"]["selector"]["matchLabels"]["openfero.io/service"], "headless",
+        "not-ready pods are scraped too"
+    );
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], "http");
+    assert_eq!(sm["spec"]["endpoints"][0]["path"], "/metrics");
+    let rules = one(&docs, "PrometheusRule")["spec"]["groups"][0]["rules"]
+        .as_sequence()
+        .expect("rules");
+    let by_name = |name: &str| -> String {
+        let rule = rules
+            .iter()
+            .find(|r| r["alert"] == name)
+            .unwrap_or_else(|| panic!("alert {name}"));
+        str_of(&rule["expr"]).to_string()
+    };
+    assert!(by_name("OpenferoDown").contains("up{job=\"openfero-headless\""));
+    assert!(by_name("OpenferoNoLeader").contains("sum(openfero_raft_is_leader{"));
+    assert!(by_name("OpenferoRemediationsFailing")
+        .contains("openfero_remediations_total{job=\"openfero-headless\", namespace=\"monitoring\", outcome=\"failed\"}"));
+    assert!(by_name("OpenferoRemediationLoop").contains("sum by (operarius)"));
+    // The metrics and labels the rules use are the ones openfero exports.
+    let metrics = openfero::metrics::Metrics::new();
+    metrics
+        .remediations
+        .get_or_create(&openfero::metrics::RemediationLabels {
+            operarius: "restart".into(),
+            outcome: "failed".into(),
+        })
+        .inc();
+    let text = metrics.encode();
+    assert!(
+        text.contains("# TYPE openfero_raft_is_leader gauge"),
+        "{text}"
+    );
+    assert!(
+        text.contains("openfero_remediations_total{operarius=\"restart\",outcome=\"failed\"} 1"),
+        "{text}"
+    );
+}
