@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, LogParams};
@@ -13,7 +12,6 @@ use kube::runtime::{watcher, WatchStreamExt};
 use kube::Client;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
 
 use super::labels;
 use super::Namespaces;
@@ -83,24 +81,10 @@ impl JobTracker {
                 ns => Api::namespaced(client.clone(), ns),
             };
             let (reader, writer) = reflector::store();
-            let notify = changed.clone();
-            let stop = stop.clone();
             let stream =
                 reflector::reflector(writer, watcher(api, config.clone()).default_backoff())
                     .applied_objects();
-            tokio::spawn(async move {
-                let mut stream = std::pin::pin!(stream);
-                loop {
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        item = stream.next() => match item {
-                            Some(Ok(_)) => notify.notify_waiters(),
-                            Some(Err(e)) => warn!(error = %e, "job watch error (retrying)"),
-                            None => return,
-                        },
-                    }
-                }
-            });
+            super::drive(stream, changed.clone(), stop.clone(), "jobs");
             stores.insert(ns, reader);
         }
         Self {

@@ -65,6 +65,34 @@ pub async fn client(kubeconfig: Option<&Path>) -> anyhow::Result<Client> {
     Client::try_from(config).context("cannot build the kubernetes client")
 }
 
+/// Drive a watch stream until `stop`: wake `notify` on every event, log errors (the stream's
+/// backoff retries them).
+pub(crate) fn drive<S, T, E>(
+    stream: S,
+    notify: std::sync::Arc<tokio::sync::Notify>,
+    stop: tokio_util::sync::CancellationToken,
+    what: &'static str,
+) where
+    S: futures::Stream<Item = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    use futures::StreamExt;
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                item = stream.next() => match item {
+                    Some(Ok(_)) => notify.notify_waiters(),
+                    Some(Err(e)) => tracing::warn!(error = %e, what, "watch error (retrying)"),
+                    None => return,
+                },
+            }
+        }
+    });
+}
+
 /// Whether this process runs inside a Kubernetes pod.
 pub fn in_cluster() -> bool {
     std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()

@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use futures::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
@@ -37,26 +36,12 @@ pub async fn watch_operarios(
         };
         let writer = reflector::store::Writer::new(resource.clone());
         let reader = writer.as_reader();
-        let notify = changed.clone();
-        let stop = stop.clone();
         let stream = reflector::reflector(
             writer,
             watcher(api, watcher::Config::default()).default_backoff(),
         )
         .touched_objects();
-        tokio::spawn(async move {
-            let mut stream = std::pin::pin!(stream);
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    item = stream.next() => match item {
-                        Some(Ok(_)) => notify.notify_waiters(),
-                        Some(Err(e)) => warn!(error = %e, "operarius watch error (retrying)"),
-                        None => return,
-                    },
-                }
-            }
-        });
+        super::drive(stream, changed.clone(), stop.clone(), "operarios");
         stores.push(reader);
     }
     // Invalid objects already reported, by (namespace/name, resourceVersion).

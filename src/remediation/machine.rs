@@ -283,9 +283,6 @@ fn start(
     leader: LeaderId,
     executor: String,
 ) -> Result<Response, KvError> {
-    let Some(mut rec) = load_remediation(kv, id)? else {
-        return Ok(Response::Refused(format!("unknown remediation `{id}`")));
-    };
     // Fencing: only the leader that appended this entry may claim the execution.
     if leader.term != ctx.term || leader.node != ctx.leader {
         return Ok(Response::Refused(format!(
@@ -296,12 +293,10 @@ fn start(
             }
         )));
     }
-    if rec.state != RemediationState::Pending {
-        return Ok(Response::Refused(format!(
-            "remediation `{id}` is {}, not pending",
-            rec.state.as_str()
-        )));
-    }
+    let mut rec = match load_in_state(kv, id, RemediationState::Pending)? {
+        Ok(rec) => rec,
+        Err(refused) => return Ok(refused),
+    };
     rec.state = RemediationState::Running;
     rec.started_at_ms = Some(at_ms);
     rec.started_by = Some(leader);
@@ -312,6 +307,27 @@ fn start(
     Ok(Response::Done)
 }
 
+/// The remediation `id` if it is in `state`, else the refusal to answer.
+fn load_in_state(
+    kv: &KvTxn<'_>,
+    id: &RemediationId,
+    state: RemediationState,
+) -> Result<Result<RemediationRecord, Response>, KvError> {
+    let Some(rec) = load_remediation(kv, id)? else {
+        return Ok(Err(Response::Refused(format!(
+            "unknown remediation `{id}`"
+        ))));
+    };
+    if rec.state != state {
+        return Ok(Err(Response::Refused(format!(
+            "remediation `{id}` is {}, not {}",
+            rec.state.as_str(),
+            state.as_str()
+        ))));
+    }
+    Ok(Ok(rec))
+}
+
 fn finish(
     kv: &mut KvTxn<'_>,
     id: &RemediationId,
@@ -319,15 +335,10 @@ fn finish(
     outcome: Outcome,
     output_tail: String,
 ) -> Result<Response, KvError> {
-    let Some(mut rec) = load_remediation(kv, id)? else {
-        return Ok(Response::Refused(format!("unknown remediation `{id}`")));
+    let mut rec = match load_in_state(kv, id, RemediationState::Running)? {
+        Ok(rec) => rec,
+        Err(refused) => return Ok(refused),
     };
-    if rec.state != RemediationState::Running {
-        return Ok(Response::Refused(format!(
-            "remediation `{id}` is {}, not running",
-            rec.state.as_str()
-        )));
-    }
     match outcome {
         Outcome::Succeeded { exit_code } => {
             rec.state = RemediationState::Succeeded;
@@ -352,15 +363,10 @@ fn interrupt(
     at_ms: i64,
     reason: String,
 ) -> Result<Response, KvError> {
-    let Some(mut rec) = load_remediation(kv, id)? else {
-        return Ok(Response::Refused(format!("unknown remediation `{id}`")));
+    let mut rec = match load_in_state(kv, id, RemediationState::Running)? {
+        Ok(rec) => rec,
+        Err(refused) => return Ok(refused),
     };
-    if rec.state != RemediationState::Running {
-        return Ok(Response::Refused(format!(
-            "remediation `{id}` is {}, not running",
-            rec.state.as_str()
-        )));
-    }
     rec.state = RemediationState::Interrupted;
     rec.reason = Some(reason);
     rec.finished_at_ms = Some(at_ms);

@@ -28,7 +28,8 @@ struct Env {
     _tmp: tempfile::TempDir,
 }
 
-async fn env() -> Env {
+/// A fresh API double with the Operarius CRD, its kubeconfig written under `dir`, and a client.
+async fn start_double(dir: &std::path::Path) -> (KubeDouble, kube::Client, std::path::PathBuf) {
     let double = KubeDouble::start_with(Config {
         bookmark_interval: Duration::from_millis(200),
         ..Config::default()
@@ -43,14 +44,19 @@ async fn env() -> Env {
     double
         .load_crd_yaml(&crd)
         .expect("register the operarius crd");
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = tmp.path().join("kubeconfig");
+    let kubeconfig = dir.join("kubeconfig");
     double.write_kubeconfig(&kubeconfig).expect("kubeconfig");
     let kc = Kubeconfig::from_yaml(&double.kubeconfig_yaml()).expect("parse kubeconfig");
     let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
         .expect("config");
     let kube = kube::Client::try_from(config).expect("client");
+    (double, kube, kubeconfig)
+}
+
+async fn env() -> Env {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (double, kube, kubeconfig) = start_double(tmp.path()).await;
     let node = OpenferoProcess::start(
         &tmp.path().join("data"),
         &tmp.path().join("unused-operarios"),
@@ -509,28 +515,8 @@ async fn invalid_operarios_are_reported_and_watches_survive_drops_and_expiry() {
 async fn leader_killed_during_job_creation_gives_exactly_one_job() {
     use crate::cluster_support::{ClusterOptions, TestCluster};
 
-    let double = KubeDouble::start_with(Config {
-        bookmark_interval: Duration::from_millis(200),
-        ..Config::default()
-    })
-    .await
-    .expect("double");
-    let crd = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("charts/openfero/crds/operariuses.yaml"),
-    )
-    .expect("crd");
-    double.load_crd_yaml(&crd).expect("crd");
     let kc_dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = kc_dir.path().join("kubeconfig");
-    double.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let kc = Kubeconfig::from_yaml(&double.kubeconfig_yaml()).expect("kubeconfig");
-    let kube = kube::Client::try_from(
-        kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-            .await
-            .expect("config"),
-    )
-    .expect("client");
+    let (double, kube, kubeconfig) = start_double(kc_dir.path()).await;
     let ops: Api<Operarius> = Api::namespaced(kube.clone(), NS);
     ops.create(
         &PostParams::default(),
