@@ -14,9 +14,17 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::forward::forward;
+use super::view::{AutopilotView, ErrorBody, MembershipChangeView};
 use super::AppState;
 use crate::cluster::{ClusterError, ClusterView, MembershipOp};
 
+/// This node's view of the cluster: Raft state and every known node.
+#[utoipa::path(
+    get,
+    path = "/admin/cluster",
+    tag = "cluster",
+    responses((status = 200, description = "The cluster as this node sees it", body = ClusterView))
+)]
 pub async fn cluster(State(state): State<AppState>) -> Json<ClusterView> {
     Json(state.cluster.view().await)
 }
@@ -67,6 +75,26 @@ fn cluster_error(e: ClusterError) -> ApiError {
     }
 }
 
+/// Promote, demote or remove a node (on the leader; forwarded from any node).
+#[utoipa::path(
+    post,
+    path = "/admin/cluster/nodes/{id}/{op}",
+    tag = "cluster",
+    params(
+        ("id" = String, Path, description = "Node id, 16 hex digits"),
+        ("op" = String, Path, description = "`promote`, `demote` or `remove`"),
+    ),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Membership changed", body = MembershipChangeView),
+        (status = 400, description = "Bad node id", body = ErrorBody),
+        (status = 401, description = "Token missing or wrong", body = ErrorBody),
+        (status = 403, description = "No token configured and the caller is not on loopback", body = ErrorBody),
+        (status = 404, description = "Unknown node or operation", body = ErrorBody),
+        (status = 409, description = "The change would break quorum", body = ErrorBody),
+        (status = 503, description = "No leader", body = ErrorBody),
+    )
+)]
 pub async fn node_op(
     State(state): State<AppState>,
     Path((id, op)): Path<(String, String)>,
@@ -97,7 +125,12 @@ pub async fn node_op(
         .change_membership(node, op)
         .await
         .map_err(cluster_error)?;
-    Ok(Json(json!({ "ok": true, "node": id, "op": op_name(op) })).into_response())
+    Ok(Json(MembershipChangeView {
+        ok: true,
+        node: id,
+        op: op_name(op).into(),
+    })
+    .into_response())
 }
 
 fn op_name(op: MembershipOp) -> &'static str {
@@ -108,11 +141,26 @@ fn op_name(op: MembershipOp) -> &'static str {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AutopilotBody {
     paused: bool,
 }
 
+/// Pause or resume the membership autopilot.
+#[utoipa::path(
+    post,
+    path = "/admin/cluster/autopilot",
+    tag = "cluster",
+    request_body = AutopilotBody,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Autopilot state changed", body = AutopilotView),
+        (status = 400, description = "Body is not `{\"paused\": bool}`", body = ErrorBody),
+        (status = 401, description = "Token missing or wrong", body = ErrorBody),
+        (status = 403, description = "No token configured and the caller is not on loopback", body = ErrorBody),
+        (status = 503, description = "No leader", body = ErrorBody),
+    )
+)]
 pub async fn autopilot(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -135,5 +183,9 @@ pub async fn autopilot(
         .set_autopilot_paused(parsed.paused)
         .await
         .map_err(cluster_error)?;
-    Ok(Json(json!({ "ok": true, "autopilotPaused": parsed.paused })).into_response())
+    Ok(Json(AutopilotView {
+        ok: true,
+        autopilot_paused: parsed.paused,
+    })
+    .into_response())
 }

@@ -6,12 +6,16 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
+use utoipa::IntoParams;
 
 use super::error::ApiError;
 use super::forward::forward;
-use super::view::{node_hex, AlertView, OperariusView, RemediationView};
+use super::view::{
+    node_hex, AboutView, AlertView, ErrorBody, HealthView, OperariusView, ProblemView, ReadyView,
+    RemediationView,
+};
 use super::AppState;
 use crate::ids::RemediationId;
 use crate::remediation::{AlertFilter, RemediationState};
@@ -79,19 +83,38 @@ async fn consistent_read(
         .map(Some)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConsistentQuery {
+    /// Confirm leadership with a quorum (or ask the leader) before reading.
     consistent: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AlertQuery {
+    /// Confirm leadership with a quorum (or ask the leader) before reading.
     consistent: Option<bool>,
+    /// Case-insensitive substring of the alertname, fingerprint, a label or an annotation.
     q: Option<String>,
+    /// `firing` or `resolved`.
     status: Option<String>,
+    /// At most this many, newest first (default 100, at most 1000).
     limit: Option<usize>,
 }
 
+/// Recorded alert events, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/alerts",
+    tag = "history",
+    params(AlertQuery),
+    responses(
+        (status = 200, description = "Alert events, newest first", body = [AlertView]),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 503, description = "Consistent read without a leader", body = ErrorBody),
+    )
+)]
 pub async fn alerts(
     State(state): State<AppState>,
     uri: Uri,
@@ -125,13 +148,29 @@ pub async fn alerts(
     Ok((read_headers(&state), Json(body)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RemediationQuery {
+    /// Confirm leadership with a quorum (or ask the leader) before reading.
     consistent: Option<bool>,
+    /// Only remediations in this state: pending, running, succeeded, failed, skipped, interrupted.
     state: Option<String>,
+    /// At most this many, newest first (default 100, at most 1000).
     limit: Option<usize>,
 }
 
+/// Remediations, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/remediations",
+    tag = "history",
+    params(RemediationQuery),
+    responses(
+        (status = 200, description = "Remediations, newest first", body = [RemediationView]),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 503, description = "Consistent read without a leader", body = ErrorBody),
+    )
+)]
 pub async fn remediations(
     State(state): State<AppState>,
     uri: Uri,
@@ -159,6 +198,17 @@ pub async fn remediations(
     Ok((read_headers(&state), Json(body)).into_response())
 }
 
+/// One remediation by id.
+#[utoipa::path(
+    get,
+    path = "/api/remediations/{id}",
+    tag = "history",
+    params(("id" = String, Path, description = "Remediation id"), ConsistentQuery),
+    responses(
+        (status = 200, description = "The remediation", body = RemediationView),
+        (status = 404, description = "No such remediation", body = ErrorBody),
+    )
+)]
 pub async fn remediation(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -182,23 +232,27 @@ pub async fn remediation(
     Ok((read_headers(&state), Json(RemediationView::from(rec))).into_response())
 }
 
+/// The replicated operarius catalog.
+#[utoipa::path(
+    get,
+    path = "/api/operarios",
+    tag = "operarios",
+    responses((status = 200, description = "Operarios in the replicated catalog", body = [OperariusView]))
+)]
 pub async fn operarios(State(state): State<AppState>) -> Result<Response, ApiError> {
     let (defs, _) = state.replica.history().catalog()?;
     let body: Vec<OperariusView> = defs.into_iter().map(OperariusView::from).collect();
     Ok((read_headers(&state), Json(body)).into_response())
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ProblemView {
-    file: String,
-    document: usize,
-    name: Option<String>,
-    message: String,
-}
-
 /// Problems found in this node's operarius files.
-pub async fn operario_problems(State(state): State<AppState>) -> Json<serde_json::Value> {
+#[utoipa::path(
+    get,
+    path = "/api/operarios/problems",
+    tag = "operarios",
+    responses((status = 200, description = "Problems in this node's operarius files", body = [ProblemView]))
+)]
+pub async fn operario_problems(State(state): State<AppState>) -> Json<Vec<ProblemView>> {
     let problems: Vec<ProblemView> = state
         .catalog
         .problems()
@@ -210,23 +264,39 @@ pub async fn operario_problems(State(state): State<AppState>) -> Json<serde_json
             message: p.message,
         })
         .collect();
-    Json(json!(problems))
+    Json(problems)
 }
 
-pub async fn about() -> Json<serde_json::Value> {
-    Json(json!({
-        "name": "openfero",
-        "version": env!("CARGO_PKG_VERSION"),
-        "commit": option_env!("OPENFERO_COMMIT").unwrap_or("unknown"),
-    }))
+/// Name, version and commit of this binary.
+#[utoipa::path(
+    get,
+    path = "/api/about",
+    tag = "meta",
+    responses((status = 200, description = "This binary", body = AboutView))
+)]
+pub async fn about() -> Json<AboutView> {
+    Json(AboutView {
+        name: "openfero".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        commit: option_env!("OPENFERO_COMMIT").unwrap_or("unknown").into(),
+    })
 }
 
 /// Alive: the process serves HTTP. Never depends on Raft.
-pub async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "meta",
+    responses((status = 200, description = "The process serves HTTP", body = HealthView))
+)]
+pub async fn healthz() -> Json<HealthView> {
+    Json(HealthView {
+        status: "ok".into(),
+    })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReadyParams {
     /// `false`: ready once serving and joined to gossip, whether or not a leader is known.
     leader: Option<bool>,
@@ -235,6 +305,16 @@ pub struct ReadyParams {
 /// Ready: the store answers and a Raft leader is known. With `?leader=false` (the Kubernetes
 /// readiness probe): the store answers and this node has joined gossip, so an election does not
 /// take every endpoint away.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "meta",
+    params(ReadyParams),
+    responses(
+        (status = 200, description = "Ready", body = ReadyView),
+        (status = 503, description = "Not ready (no leader, not joined, or the store fails)", body = ReadyView),
+    )
+)]
 pub async fn readyz(State(state): State<AppState>, Query(params): Query<ReadyParams>) -> Response {
     let store_ok = state.replica.history().live_alerts().is_ok();
     let s = state.replica.status();
@@ -252,13 +332,13 @@ pub async fn readyz(State(state): State<AppState>, Query(params): Query<ReadyPar
     };
     (
         code,
-        Json(json!({
-            "ready": ready,
-            "store": store_ok,
-            "gossip": gossip_joined,
-            "leader": s.leader.map(node_hex),
-            "node": node_hex(s.id),
-        })),
+        Json(ReadyView {
+            ready,
+            store: store_ok,
+            gossip: gossip_joined,
+            leader: s.leader.map(node_hex),
+            node: node_hex(s.id),
+        }),
     )
         .into_response()
 }
@@ -270,6 +350,17 @@ pub async fn not_found(uri: Uri) -> ApiError {
 }
 
 /// `/metrics`: OpenMetrics text.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "meta",
+    responses((
+        status = 200,
+        description = "Prometheus metrics",
+        body = String,
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    ))
+)]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     crate::metrics::refresh(
         &state.metrics,

@@ -95,7 +95,10 @@ impl IntoResponse for ApiError {
         }
         let mut resp = (
             status,
-            Json(json!({ "error": self.to_string(), "detail": detail })),
+            Json(super::view::ErrorBody {
+                error: self.to_string(),
+                detail,
+            }),
         )
             .into_response();
         if let ApiError::Unavailable {

@@ -4,11 +4,11 @@ mod admin;
 mod api;
 mod error;
 mod forward;
+pub mod openapi;
+pub mod routes;
 mod view;
 mod webhook;
 
-use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
 use axum::Router;
 
 pub use error::ApiError;
@@ -33,34 +33,14 @@ pub struct AppState {
     pub metrics: Metrics,
 }
 
-/// The API routes of one node (the Raft routes are served beside them, see `app`).
+/// The API routes of one node (the Raft routes are served beside them, see `app`), built from
+/// [`routes::table`].
 pub fn router(state: AppState) -> Router {
-    let body_limit = state.body_limit;
-    Router::new()
-        .route(
-            "/alerts",
-            get(webhook::probe)
-                .post(webhook::receive)
-                .layer(DefaultBodyLimit::max(body_limit)),
-        )
-        .route("/api/alerts", get(api::alerts))
-        .route("/api/remediations", get(api::remediations))
-        .route("/api/remediations/{id}", get(api::remediation))
-        .route("/api/operarios", get(api::operarios))
-        .route("/api/operarios/problems", get(api::operario_problems))
-        .route("/api/about", get(api::about))
-        .route("/admin/cluster", get(admin::cluster))
-        .route(
-            "/admin/cluster/nodes/{id}/{op}",
-            axum::routing::post(admin::node_op),
-        )
-        .route(
-            "/admin/cluster/autopilot",
-            axum::routing::post(admin::autopilot),
-        )
-        .route("/healthz", get(api::healthz))
-        .route("/readyz", get(api::readyz))
-        .route("/metrics", get(api::metrics))
+    let mut app = Router::new();
+    for r in routes::table(state.body_limit) {
+        app = app.route(r.path, r.handler);
+    }
+    app.merge(openapi::swagger_assets())
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

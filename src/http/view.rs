@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::operarios::{OperariusDef, RenderedJob};
 use crate::remediation::{AlertRecord, IngestSummary, RemediationRecord};
@@ -12,7 +13,7 @@ pub fn node_hex(id: u64) -> String {
     format!("{id:016x}")
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AlertView {
     pub seq: u64,
@@ -57,7 +58,7 @@ impl From<AlertRecord> for AlertView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RemediationView {
     pub id: String,
@@ -82,7 +83,7 @@ pub struct RemediationView {
     pub job: Option<JobView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobView {
     pub image: String,
@@ -90,6 +91,7 @@ pub struct JobView {
     pub args: Vec<String>,
     pub env: BTreeMap<String, String>,
     pub timeout_seconds: Option<i64>,
+    #[schema(value_type = Object)]
     pub job_template: serde_json::Value,
 }
 
@@ -134,7 +136,7 @@ impl From<RemediationRecord> for RemediationView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OperariusView {
     pub namespace: String,
@@ -146,6 +148,7 @@ pub struct OperariusView {
     pub labels: BTreeMap<String, String>,
     pub matchers: Vec<String>,
     pub cooldown_seconds: Option<u64>,
+    #[schema(value_type = Object)]
     pub job_template: serde_json::Value,
 }
 
@@ -172,7 +175,7 @@ impl From<OperariusDef> for OperariusView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IngestView {
     pub received: usize,
@@ -181,7 +184,7 @@ pub struct IngestView {
     pub alerts: Vec<IngestedAlertView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IngestedAlertView {
     pub event_id: String,
@@ -192,7 +195,7 @@ pub struct IngestedAlertView {
     pub remediations: Vec<RemediationRefView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RemediationRefView {
     pub id: String,
@@ -229,4 +232,66 @@ impl From<IngestSummary> for IngestView {
                 .collect(),
         }
     }
+}
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for a human.
+    pub error: String,
+    /// Machine-readable detail (for example the failing field), or null.
+    #[schema(value_type = Object, nullable)]
+    pub detail: serde_json::Value,
+}
+
+/// `GET /api/about`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AboutView {
+    pub name: String,
+    pub version: String,
+    pub commit: String,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthView {
+    pub status: String,
+}
+
+/// `GET /readyz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadyView {
+    pub ready: bool,
+    pub store: bool,
+    /// Joined to gossip (always true in embedded mode).
+    pub gossip: bool,
+    pub leader: Option<String>,
+    pub node: String,
+}
+
+/// A problem found in one of this node's operarius files.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProblemView {
+    pub file: String,
+    pub document: usize,
+    pub name: Option<String>,
+    pub message: String,
+}
+
+/// The answer to a membership change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MembershipChangeView {
+    pub ok: bool,
+    pub node: String,
+    /// `promote`, `demote` or `remove`.
+    pub op: String,
+}
+
+/// The body and answer of `POST /admin/cluster/autopilot`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutopilotView {
+    pub ok: bool,
+    pub autopilot_paused: bool,
 }

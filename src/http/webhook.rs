@@ -9,13 +9,19 @@ use serde_json::json;
 use tracing::{debug, instrument};
 
 use super::error::ApiError;
-use super::view::IngestView;
+use super::view::{ErrorBody, IngestView};
 use super::AppState;
 use crate::alerts::parse_webhook;
 use crate::remediation::{AlertEvent, CommandV1, Ingest, Notification, Response};
 use crate::time::now_ms;
 
 /// `GET /alerts`: OpenFero answers "OK" here and some setups probe it.
+#[utoipa::path(
+    get,
+    path = "/alerts",
+    tag = "webhook",
+    responses((status = 200, description = "Always `OK`", body = String, content_type = "text/plain"))
+)]
 pub async fn probe() -> &'static str {
     "OK"
 }
@@ -44,6 +50,24 @@ fn is_json(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// Alertmanager's webhook (payload version 4). Answers once the events are committed.
+#[utoipa::path(
+    post,
+    path = "/alerts",
+    tag = "webhook",
+    request_body(
+        content = Object,
+        content_type = "application/json",
+        description = "An Alertmanager webhook notification (version 4)"
+    ),
+    responses(
+        (status = 200, description = "Committed (or already recorded: same ids)", body = IngestView),
+        (status = 400, description = "Malformed or invalid notification; nothing stored", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 503, description = "No leader or no quorum; retry (Retry-After)", body = ErrorBody),
+    )
+)]
 #[instrument(skip_all, fields(bytes))]
 pub async fn receive(
     State(state): State<AppState>,

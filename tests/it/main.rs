@@ -8,6 +8,7 @@ mod crd;
 mod durability;
 mod examples;
 mod kubernetes;
+mod openapi;
 mod support;
 mod validate;
 mod webhook;

@@ -33,7 +33,7 @@ fn raft_config() -> RaftConfig {
 
 /// A node whose membership is `members_extra` plus itself; with unreachable extras it can never
 /// elect a leader.
-async fn node(dir: &std::path::Path, unreachable_peers: usize) -> (Router, Replica) {
+pub async fn node(dir: &std::path::Path, unreachable_peers: usize) -> (Router, Replica) {
     node_with_gossip(dir, unreachable_peers, None, 1).await
 }
 
@@ -101,7 +101,7 @@ async fn node_with_gossip(
     (router(state), replica)
 }
 
-async fn send(app: &Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
+pub async fn send(app: &Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
     let resp = app.clone().oneshot(req).await.expect("infallible");
     let status = resp.status();
     let headers = resp.headers().clone();
@@ -121,7 +121,7 @@ fn post(body: impl Into<Body>, content_type: Option<&str>) -> Request<Body> {
     b.body(body.into()).expect("request")
 }
 
-fn get(path: &str) -> Request<Body> {
+pub fn get(path: &str) -> Request<Body> {
     Request::get(path).body(Body::empty()).expect("request")
 }
 
