@@ -18,4 +18,5 @@ pub mod remediation;
 pub mod replica;
 pub mod telemetry;
 pub mod time;
+pub mod ui;
 pub mod validate;

@@ -190,6 +190,18 @@ impl KvReader {
             .map(|r| r.map(|(k, v)| (k[1..].to_vec(), v.to_vec())))
     }
 
+    /// Entries under `prefix` whose key sorts before `before`, in descending key order.
+    pub fn iter_prefix_rev_before(
+        &self,
+        prefix: &[u8],
+        before: &[u8],
+    ) -> impl Iterator<Item = Result<Pair, sled::Error>> {
+        self.tree
+            .range(app_key(prefix)..app_key(before))
+            .rev()
+            .map(|r| r.map(|(k, v)| (k[1..].to_vec(), v.to_vec())))
+    }
+
     /// Entries under `prefix` in ascending key order (keys without the store's prefix byte).
     pub fn iter_prefix(
         &self,

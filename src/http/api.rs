@@ -138,6 +138,7 @@ pub async fn alerts(
     let filter = AlertFilter {
         q: query.q.filter(|q| !q.is_empty()),
         status: query.status,
+        ..AlertFilter::default()
     };
     let limit = limit_of(query.limit)?;
     let history = state.replica.history().clone();

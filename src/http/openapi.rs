@@ -36,6 +36,7 @@ pub const SWAGGER_ASSETS: &str = "/swagger/dist";
         admin::cluster,
         admin::node_op,
         admin::autopilot,
+        crate::ui::events::events,
     ),
     modifiers(&BearerAuth),
     tags(

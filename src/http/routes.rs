@@ -8,6 +8,7 @@ use axum::http::Method;
 use axum::routing::{on, MethodFilter, MethodRouter};
 
 use super::{admin, api, openapi, webhook, AppState};
+use crate::ui;
 
 /// Whether a route belongs in the OpenAPI document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +49,7 @@ where
 pub fn table(body_limit: usize) -> Vec<RouteDef> {
     use Listed::{NotApi, Spec};
     const DOC: Listed = NotApi("the OpenAPI document and its viewer");
+    const UI: Listed = NotApi("web UI page or asset");
     let mut webhook_post = route(Method::POST, "/alerts", Spec, webhook::receive);
     webhook_post.handler = webhook_post
         .handler
@@ -87,8 +89,20 @@ pub fn table(body_limit: usize) -> Vec<RouteDef> {
         route(Method::GET, "/healthz", Spec, api::healthz),
         route(Method::GET, "/readyz", Spec, api::readyz),
         route(Method::GET, "/metrics", Spec, api::metrics),
+        route(Method::GET, "/api/events", Spec, ui::events::events),
         route(Method::GET, "/api/openapi.json", DOC, openapi::openapi_json),
         route(Method::GET, "/swagger", DOC, openapi::swagger_redirect),
         route(Method::GET, "/swagger/", DOC, openapi::swagger_index),
+        route(Method::GET, "/", UI, ui::pages::alerts),
+        route(
+            Method::GET,
+            "/remediations/{id}",
+            UI,
+            ui::pages::remediation,
+        ),
+        route(Method::GET, "/operarios", UI, ui::pages::operarios),
+        route(Method::GET, "/cluster", UI, ui::pages::cluster),
+        route(Method::GET, "/ui/app.css", UI, ui::app_css),
+        route(Method::GET, "/ui/app.js", UI, ui::app_js),
     ]
 }

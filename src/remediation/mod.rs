@@ -14,5 +14,5 @@ pub use command::{
 };
 pub use job_name::job_name;
 pub use machine::RemediationMachine;
-pub use query::{AlertFilter, History};
+pub use query::{AlertFilter, AlertPage, History};
 pub use record::{AlertRecord, OperariusStats, RemediationRecord, RemediationState};

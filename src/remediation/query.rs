@@ -14,14 +14,37 @@ pub struct AlertFilter {
     pub q: Option<String>,
     /// `firing` or `resolved`.
     pub status: Option<String>,
+    /// Exact value of the `severity` label.
+    pub severity: Option<String>,
+    /// Exact value of the `namespace` label.
+    pub namespace: Option<String>,
+    /// Exact alertname.
+    pub alertname: Option<String>,
+    /// Received at or after this time (ms since the epoch).
+    pub since_ms: Option<i64>,
+}
+
+/// One page of alerts, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AlertPage {
+    pub alerts: Vec<AlertRecord>,
+    /// Pass as `before` for the next (older) page; `None` when this page reaches the end.
+    pub next_before: Option<u64>,
 }
 
 impl AlertFilter {
     fn accepts(&self, a: &AlertRecord) -> bool {
-        if let Some(s) = &self.status {
-            if &a.status != s {
-                return false;
-            }
+        let label_is = |name: &str, want: &Option<String>| {
+            want.as_ref()
+                .is_none_or(|w| a.labels.get(name).is_some_and(|v| v == w))
+        };
+        if self.status.as_ref().is_some_and(|s| &a.status != s)
+            || self.alertname.as_ref().is_some_and(|n| &a.alertname != n)
+            || self.since_ms.is_some_and(|t| a.received_at_ms < t)
+            || !label_is("severity", &self.severity)
+            || !label_is("namespace", &self.namespace)
+        {
+            return false;
         }
         match &self.q {
             None => true,
@@ -62,6 +85,73 @@ impl History {
             }
         }
         Ok(out)
+    }
+
+    /// Newest first: at most `limit` alerts accepted by `filter` with a sequence number below
+    /// `before` (all when `None`). Records are received in sequence order, so a `since_ms`
+    /// filter stops the scan at the first older record.
+    pub fn alerts_page(
+        &self,
+        filter: &AlertFilter,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<AlertPage, KvError> {
+        let end = keys::with_seq(keys::ALERT, before.unwrap_or(u64::MAX));
+        let mut page = AlertPage::default();
+        for item in self.reader.iter_prefix_rev_before(keys::ALERT, &end) {
+            let (_, v) = item?;
+            let rec: AlertRecord = codec::decode(&v)?;
+            if filter.since_ms.is_some_and(|t| rec.received_at_ms < t) {
+                return Ok(page);
+            }
+            if filter.accepts(&rec) {
+                if page.alerts.len() == limit {
+                    page.next_before = page.alerts.last().map(|a| a.seq);
+                    return Ok(page);
+                }
+                page.alerts.push(rec);
+            }
+        }
+        Ok(page)
+    }
+
+    /// Calls `f` with every alert received at or after `since_ms`, newest first.
+    pub fn for_each_alert_since(
+        &self,
+        since_ms: i64,
+        mut f: impl FnMut(&AlertRecord),
+    ) -> Result<(), KvError> {
+        for item in self.reader.iter_prefix(keys::ALERT).rev() {
+            let (_, v) = item?;
+            let rec: AlertRecord = codec::decode(&v)?;
+            if rec.received_at_ms < since_ms {
+                break;
+            }
+            f(&rec);
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with every remediation created at or after `since_ms`, newest first.
+    pub fn for_each_remediation_since(
+        &self,
+        since_ms: i64,
+        mut f: impl FnMut(&RemediationRecord),
+    ) -> Result<(), KvError> {
+        for item in self.reader.iter_prefix(keys::REMEDIATION).rev() {
+            let (_, v) = item?;
+            let rec: RemediationRecord = codec::decode(&v)?;
+            if rec.created_at_ms < since_ms {
+                break;
+            }
+            f(&rec);
+        }
+        Ok(())
+    }
+
+    /// The alert with sequence number `seq`, if still held.
+    pub fn alert(&self, seq: u64) -> Result<Option<AlertRecord>, KvError> {
+        self.reader.get_as(&keys::with_seq(keys::ALERT, seq))
     }
 
     /// Newest first, at most `limit`, optionally only in one state.

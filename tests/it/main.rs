@@ -10,5 +10,6 @@ mod examples;
 mod kubernetes;
 mod openapi;
 mod support;
+mod ui;
 mod validate;
 mod webhook;

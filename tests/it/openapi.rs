@@ -68,13 +68,23 @@ async fn every_route_in_the_table_reaches_a_handler() {
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from("{}"))
             .expect("request");
-        let (status, _, body) = send(&app, req).await;
+        let resp = app.clone().oneshot(req).await.expect("infallible");
+        let status = resp.status();
         assert_ne!(
             status,
             StatusCode::METHOD_NOT_ALLOWED,
             "{} {path}",
             r.method
         );
+        let content_type = resp.headers().get(header::CONTENT_TYPE);
+        if content_type.is_some_and(|v| v == "text/event-stream") {
+            // An endless stream: its content type already shows the handler answered.
+            continue;
+        }
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
         let fallback = body["error"]
             .as_str()
             .is_some_and(|e| e.starts_with("route `"));

@@ -1,0 +1,342 @@
+//! The pages: alerts, remediation detail, operarios, cluster.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::response::Html;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::chart;
+use super::templates::render;
+use crate::http::{ApiError, AppState, OperariusView, RemediationView};
+use crate::ids::RemediationId;
+use crate::remediation::{AlertFilter, AlertRecord, History};
+use crate::time::{format_ms, now_ms};
+
+const PAGE_SIZE: usize = 50;
+const RANGES: &[(&str, &str)] = &[
+    ("", "any time"),
+    ("1", "last hour"),
+    ("6", "last 6 hours"),
+    ("24", "last 24 hours"),
+    ("168", "last 7 days"),
+];
+
+fn about() -> Value {
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "commit": option_env!("OPENFERO_COMMIT").unwrap_or("unknown"),
+    })
+}
+
+async fn blocking<T: Send + 'static>(
+    history: &History,
+    f: impl FnOnce(History) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let h = history.clone();
+    tokio::task::spawn_blocking(move || f(h))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+}
+
+/// The alerts page's query string; empty fields mean "any".
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AlertsQuery {
+    pub q: String,
+    pub status: String,
+    pub severity: String,
+    pub namespace: String,
+    pub alertname: String,
+    /// Hours back from now.
+    pub since: String,
+    /// Only alerts with a sequence number below this (the "older" cursor).
+    pub before: String,
+}
+
+fn some(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+impl AlertsQuery {
+    fn filter(&self, now_ms: i64) -> Result<(AlertFilter, Option<u64>), ApiError> {
+        let bad = |field: &str, v: &str| {
+            ApiError::bad_request(format!("bad `{field}`: `{v}`"), json!({ "field": field }))
+        };
+        let since_ms = match some(&self.since) {
+            None => None,
+            Some(h) => {
+                let hours: i64 = h.parse().map_err(|_| bad("since", &h))?;
+                Some(now_ms - hours.saturating_mul(3_600_000))
+            }
+        };
+        let before = match some(&self.before) {
+            None => None,
+            Some(b) => Some(b.parse().map_err(|_| bad("before", &b))?),
+        };
+        if let Some(s) = some(&self.status) {
+            if crate::alerts::AlertStatus::parse(&s).is_none() {
+                return Err(bad("status", &s));
+            }
+        }
+        Ok((
+            AlertFilter {
+                q: some(&self.q),
+                status: some(&self.status),
+                severity: some(&self.severity),
+                namespace: some(&self.namespace),
+                alertname: some(&self.alertname),
+                since_ms,
+            },
+            before,
+        ))
+    }
+
+    fn href(&self, before: Option<u64>) -> String {
+        let mut q = self.clone();
+        q.before = before.map(|b| b.to_string()).unwrap_or_default();
+        let pairs: Vec<(&str, &str)> = [
+            ("q", &q.q),
+            ("status", &q.status),
+            ("severity", &q.severity),
+            ("namespace", &q.namespace),
+            ("alertname", &q.alertname),
+            ("since", &q.since),
+            ("before", &q.before),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k, v.as_str()))
+        .collect();
+        match serde_urlencoded::to_string(pairs) {
+            Ok(s) if !s.is_empty() => format!("/?{s}"),
+            _ => "/".into(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct RemRef {
+    id: String,
+    operarius: String,
+    state: String,
+}
+
+#[derive(Serialize)]
+struct AlertItem {
+    seq: u64,
+    status: String,
+    labels: BTreeMap<String, String>,
+    summary: Option<String>,
+    received_at: String,
+    remediations: Vec<RemRef>,
+}
+
+#[derive(Serialize)]
+struct Group {
+    alertname: String,
+    alerts: Vec<AlertItem>,
+}
+
+fn item(history: &History, a: AlertRecord) -> Result<AlertItem, ApiError> {
+    let mut remediations = Vec::with_capacity(a.remediations.len());
+    for id in &a.remediations {
+        if let Some(r) = history.remediation(id)? {
+            remediations.push(RemRef {
+                id: r.id.0,
+                operarius: r.operarius,
+                state: r.state.as_str().to_string(),
+            });
+        }
+    }
+    Ok(AlertItem {
+        seq: a.seq,
+        summary: a.annotations.get("summary").cloned(),
+        status: a.status,
+        labels: a.labels,
+        received_at: format_ms(a.received_at_ms),
+        remediations,
+    })
+}
+
+/// `GET /`: alerts grouped by alertname, filtered and paginated on the server.
+pub async fn alerts(
+    State(state): State<AppState>,
+    query: Result<Query<AlertsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Html<String>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text(), json!(null)))?;
+    let now = now_ms();
+    let (filter, before) = query.filter(now)?;
+    let (groups, next, buckets) = blocking(state.replica.history(), move |h| {
+        let page = h.alerts_page(&filter, before, PAGE_SIZE)?;
+        let mut groups: Vec<Group> = Vec::new();
+        for a in page.alerts {
+            let name = a.alertname.clone();
+            let it = item(&h, a)?;
+            match groups.iter_mut().find(|g| g.alertname == name) {
+                Some(g) => g.alerts.push(it),
+                None => groups.push(Group {
+                    alertname: name,
+                    alerts: vec![it],
+                }),
+            }
+        }
+        let buckets = chart::buckets(&h, now)?;
+        Ok((groups, page.next_before, buckets))
+    })
+    .await?;
+    let count: usize = groups.iter().map(|g| g.alerts.len()).sum();
+    render(
+        "alerts.html",
+        json!({
+            "page": "alerts",
+            "about": about(),
+            "f": query,
+            "ranges": RANGES,
+            "groups": groups,
+            "count": count,
+            "chart": chart::svg(&buckets),
+            "older_href": next.map(|n| query.href(Some(n))),
+            "newest_href": query.href(None),
+        }),
+    )
+    .map(Html)
+}
+
+struct Step {
+    name: &'static str,
+    at_ms: Option<i64>,
+    class: &'static str,
+}
+
+fn human(ms: i64) -> String {
+    match ms {
+        ms if ms < 1000 => format!("{ms} ms"),
+        ms if ms < 60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        ms if ms < 3_600_000 => format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000),
+        ms => format!("{} h {} min", ms / 3_600_000, (ms % 3_600_000) / 60_000),
+    }
+}
+
+/// `GET /remediations/{id}`.
+pub async fn remediation(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Html<String>, ApiError> {
+    let rid = RemediationId(id.clone());
+    let (rec, alert) = blocking(state.replica.history(), move |h| {
+        let rec = h.remediation(&rid)?.ok_or_else(|| ApiError::NotFound {
+            what: format!("remediation `{id}`"),
+        })?;
+        let alert = h.alert(rec.alert_seq)?;
+        Ok((rec, alert))
+    })
+    .await?;
+    let state_name = rec.state.as_str();
+    let end_class = match state_name {
+        "succeeded" => "done",
+        "failed" | "interrupted" => "bad",
+        _ => "",
+    };
+    let mut steps = vec![
+        Step {
+            name: "received",
+            at_ms: alert.as_ref().map(|a| a.received_at_ms),
+            class: "done",
+        },
+        Step {
+            name: "matched",
+            at_ms: Some(rec.created_at_ms),
+            class: "done",
+        },
+    ];
+    if rec.state.as_str() != "skipped" {
+        steps.push(Step {
+            name: "running (Job created)",
+            at_ms: rec.started_at_ms,
+            class: if rec.started_at_ms.is_some() {
+                "done"
+            } else {
+                ""
+            },
+        });
+    }
+    steps.push(Step {
+        name: state_name,
+        at_ms: rec.finished_at_ms,
+        class: end_class,
+    });
+    let mut prev: Option<i64> = None;
+    let timeline: Vec<Value> = steps
+        .iter()
+        .map(|s| {
+            let took = match (prev, s.at_ms) {
+                (Some(p), Some(t)) if t >= p => Some(human(t - p)),
+                _ => None,
+            };
+            if s.at_ms.is_some() {
+                prev = s.at_ms;
+            }
+            json!({
+                "name": s.name,
+                "at": s.at_ms.map(format_ms),
+                "took": took,
+                "class": s.class,
+            })
+        })
+        .collect();
+    let view = RemediationView::from(rec);
+    let job_yaml = view
+        .job
+        .as_ref()
+        .and_then(|j| serde_yaml::to_string(&j.job_template).ok());
+    render(
+        "remediation.html",
+        json!({
+            "page": "remediation",
+            "about": about(),
+            "r": view,
+            "timeline": timeline,
+            "job_yaml": job_yaml,
+        }),
+    )
+    .map(Html)
+}
+
+/// `GET /operarios`.
+pub async fn operarios(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
+    let ops = blocking(state.replica.history(), |h| {
+        let (defs, _) = h.catalog()?;
+        let mut out = Vec::with_capacity(defs.len());
+        for d in defs {
+            let stats = h.operarius_stats(&format!("{}/{}", d.namespace, d.name))?;
+            let view = OperariusView::from(d);
+            let mut v = serde_json::to_value(&view)
+                .map_err(|e| ApiError::Internal(format!("operarius view: {e}")))?;
+            v["yaml"] = json!(serde_yaml::to_string(&view.job_template).unwrap_or_default());
+            v["executions"] = json!(stats.execution_count);
+            v["lastStatus"] = json!(stats.last_status.map(|s| s.as_str()));
+            v["lastExecution"] = json!(stats.last_execution_ms.map(format_ms));
+            out.push(v);
+        }
+        Ok(out)
+    })
+    .await?;
+    render(
+        "operarios.html",
+        json!({ "page": "operarios", "about": about(), "ops": ops }),
+    )
+    .map(Html)
+}
+
+/// `GET /cluster`.
+pub async fn cluster(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
+    let view = state.cluster.view().await;
+    render(
+        "cluster.html",
+        json!({ "page": "cluster", "about": about(), "c": view }),
+    )
+    .map(Html)
+}

@@ -1,0 +1,201 @@
+//! The web UI through the real router: pages render what the store holds, filters and the
+//! pagination cursor narrow on the server, the event stream announces applied entries.
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use futures::StreamExt;
+use tower::ServiceExt;
+
+use crate::support::{marker_operarius, webhook};
+use crate::webhook::{get, node, send};
+
+async fn page(app: &Router, path: &str) -> (StatusCode, String) {
+    let (status, _, body) = send(app, get(path)).await;
+    let text = match body {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    };
+    // minijinja escapes `/` too; the assertions read text as a browser shows it.
+    (status, text.replace("&#x2f;", "/"))
+}
+
+async fn post_alert(app: &Router, alertname: &str, pod: &str, status: &str) -> serde_json::Value {
+    let body = webhook(alertname, pod, status, "2026-01-01T00:00:00Z").to_string();
+    let req = Request::post("/alerts")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .expect("request");
+    let (s, _, b) = send(app, req).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    b
+}
+
+fn operarios_dir(dir: &std::path::Path) {
+    let ops = dir.join("no-operarios");
+    std::fs::create_dir_all(&ops).expect("mkdir");
+    std::fs::write(
+        ops.join("op.yaml"),
+        marker_operarius("fix-disk", "DiskFull", "firing", &dir.join("marker")),
+    )
+    .expect("write operarius");
+}
+
+#[tokio::test]
+async fn alerts_page_groups_filters_and_marks_unremediated_alerts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    operarios_dir(dir.path());
+    let (app, _) = node(dir.path(), 0).await;
+    post_alert(&app, "DiskFull", "db-1", "firing").await;
+    post_alert(&app, "HighLatency", "web-1", "firing").await;
+    post_alert(&app, "HighLatency", "web-2", "resolved").await;
+
+    let (s, html) = page(&app, "/").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        html.matches(r#"<details class="card" open data-alertname="HighLatency">"#)
+            .count(),
+        1
+    );
+    assert_eq!(html.matches(r#"data-alertname="DiskFull""#).count(), 1);
+    assert!(html.contains("fix-disk: pending"), "DiskFull is matched");
+    assert_eq!(
+        html.matches("no remediation</span>").count(),
+        2,
+        "both HighLatency alerts"
+    );
+    assert!(html.contains("<svg"), "the chart");
+
+    let (_, html) = page(&app, "/?status=resolved").await;
+    assert!(
+        html.contains("pod=web-2") && !html.contains("pod=web-1") && !html.contains("pod=db-1")
+    );
+    let (_, html) = page(&app, "/?q=DB-1").await;
+    assert!(html.contains("pod=db-1") && !html.contains("pod=web-"));
+    let (_, html) = page(&app, "/?alertname=HighLatency&namespace=shop&since=1").await;
+    assert!(html.contains("pod=web-1") && html.contains("pod=web-2") && !html.contains("pod=db-1"));
+    let (_, html) = page(&app, "/?namespace=other").await;
+    assert!(html.contains("No alerts match."));
+    let (s, _) = page(&app, "/?status=burning").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn alerts_page_paginates_with_an_older_cursor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (app, _) = node(dir.path(), 0).await;
+    for i in 0..55 {
+        post_alert(&app, "Flood", &format!("p{i:02}"), "firing").await;
+    }
+    let (_, first) = page(&app, "/?alertname=Flood").await;
+    assert!(first.contains("50 alerts on this page"));
+    assert!(first.contains("pod=p54") && !first.contains("pod=p04"));
+    let href = first
+        .split("href=\"")
+        .find_map(|s| {
+            s.split_once("\" rel=\"next\"")
+                .map(|(h, _)| h.replace("&amp;", "&"))
+        })
+        .expect("an older link");
+    let (_, second) = page(&app, &href).await;
+    assert!(second.contains("5 alerts on this page"), "{href}");
+    assert!(
+        second.contains("pod=p04") && second.contains("pod=p00") && !second.contains("pod=p05")
+    );
+    assert!(
+        !second.contains("rel=\"next\""),
+        "the last page has no older link"
+    );
+}
+
+#[tokio::test]
+async fn remediation_operarios_and_cluster_pages_render() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    operarios_dir(dir.path());
+    let (app, replica) = node(dir.path(), 0).await;
+    let ingest = post_alert(&app, "DiskFull", "db-1", "firing").await;
+    let id = ingest["alerts"][0]["remediations"][0]["id"]
+        .as_str()
+        .expect("a remediation id")
+        .to_string();
+
+    let (s, html) = page(&app, &format!("/remediations/{id}")).await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(html.contains(&id) && html.contains("default/fix-disk"));
+    assert!(
+        html.contains("<strong>received</strong>") && html.contains("<strong>matched</strong>")
+    );
+    assert!(
+        html.contains("image: busybox"),
+        "the rendered job as YAML: {html}"
+    );
+    let (s, _) = page(&app, "/remediations/nope").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let (s, html) = page(&app, "/operarios").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("default/fix-disk") && html.contains("priority 0"));
+
+    let (s, html) = page(&app, "/cluster").await;
+    assert_eq!(s, StatusCode::OK);
+    let me = format!("{:016x}", replica.id());
+    assert!(
+        html.contains(&me) && html.contains("badge leader"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn event_stream_announces_newly_applied_entries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (app, replica) = node(dir.path(), 0).await;
+    let resp = app
+        .clone()
+        .oneshot(get("/api/events"))
+        .await
+        .expect("infallible");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let mut body = resp.into_body().into_data_stream();
+    let first = body.next().await.expect("a first event").expect("bytes");
+    let start = replica.status().last_applied.unwrap_or(0);
+    assert!(String::from_utf8_lossy(&first).starts_with("event: applied\n"));
+    post_alert(&app, "Tick", "p", "firing").await;
+    let after = replica.status().last_applied.unwrap_or(0);
+    assert!(after > start);
+    loop {
+        let chunk = body.next().await.expect("more events").expect("bytes");
+        let text = String::from_utf8_lossy(&chunk).to_string();
+        let index: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .and_then(|d| d.parse().ok())
+            .expect("an index");
+        if index >= after {
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn ui_assets_are_embedded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (app, _) = node(dir.path(), 0).await;
+    for (path, mime) in [
+        ("/ui/app.js", "text/javascript"),
+        ("/ui/app.css", "text/css"),
+    ] {
+        let resp = app.clone().oneshot(get(path)).await.expect("infallible");
+        assert_eq!(resp.status(), StatusCode::OK);
+        let ct = resp.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .expect("ascii");
+        assert!(ct.starts_with(mime), "{path}: {ct}");
+    }
+    let (_, html) = page(&app, "/").await;
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "no CDN"
+    );
+    assert!(html.contains(r#"<script src="/ui/app.js" defer></script>"#));
+}
