@@ -115,6 +115,8 @@ pub async fn ensure_job(client: &Client, rec: &RemediationRecord) -> Result<bool
                 .and_then(|a| a.get(labels::ANN_REMEDIATION_ID))
                 .cloned();
             if owner.as_deref() == Some(rec.id.as_str()) {
+                #[cfg(feature = "chaos-faults")]
+                chaos_duplicate(&api, &job).await;
                 Ok(false)
             } else {
                 Err(JobError::Refused(format!(
@@ -127,6 +129,24 @@ pub async fn ensure_job(client: &Client, rec: &RemediationRecord) -> Result<bool
         }
         Err(e) => Err(classify(e, "create the job")),
     }
+}
+
+/// Test-only fault, compiled only with the cargo feature `chaos-faults` (never in default or
+/// release builds): with `OPENFERO_CHAOS_BREAK_JOB_NAMES` set, adopting an existing Job also
+/// creates a second one under another name — what a leader without deterministic Job names
+/// would do when it re-ensures a running remediation — so that the chaos checker can be shown
+/// to catch a duplicate Job end to end.
+#[cfg(feature = "chaos-faults")]
+async fn chaos_duplicate(api: &Api<Job>, job: &Job) {
+    if std::env::var_os("OPENFERO_CHAOS_BREAK_JOB_NAMES").is_none() {
+        return;
+    }
+    let mut dup = job.clone();
+    let name = job.metadata.name.clone().unwrap_or_default();
+    let suffix = format!("-dup{}", std::process::id() % 100_000);
+    let base: String = name.chars().take(63 - suffix.len()).collect();
+    dup.metadata.name = Some(format!("{}{suffix}", base.trim_end_matches('-')));
+    let _ = api.create(&PostParams::default(), &dup).await;
 }
 
 #[cfg(test)]

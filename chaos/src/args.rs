@@ -1,0 +1,50 @@
+//! Command line of the campaign.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Start a real openfero cluster on loopback, drive Alertmanager-style load at it, inject
+/// faults on a seeded schedule and check the invariants. Exits 1 when one is broken.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "openfero-chaos", version)]
+pub struct Args {
+    /// Nodes in the cluster (3 or 5).
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
+    /// Fault cycles: fault under load, heal, convergence, checkpoint.
+    #[arg(long, default_value_t = 6)]
+    pub cycles: usize,
+    /// Seed of the fault schedule and the load (printed; replay with the same seed).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Where the report, request logs and node logs go (created; must be empty or absent).
+    #[arg(long, default_value = "chaos-report")]
+    pub report_dir: PathBuf,
+    /// The openfero binary (default: `openfero` next to this binary).
+    #[arg(long, env = "OPENFERO_BIN")]
+    pub openfero_bin: Option<PathBuf>,
+    /// The Operarius CRD registered in the Kubernetes API double.
+    #[arg(long)]
+    pub crd: Option<PathBuf>,
+    /// Webhook notifications sent per cycle (each may be delivered twice).
+    #[arg(long, default_value_t = 12)]
+    pub webhooks_per_cycle: usize,
+    /// Run the full checker every this many cycles (and always after the last one).
+    #[arg(long, default_value_t = 1)]
+    pub checkpoint_every: usize,
+    /// Seconds a heal may take to reach a stable leader and converged state.
+    #[arg(long, default_value_t = 60)]
+    pub converge_timeout_secs: u64,
+    /// Network faults (isolation, 2|3 split, packet loss) in network namespaces. Not
+    /// implemented yet: the campaign says so and runs process faults only.
+    #[arg(long)]
+    pub netns: bool,
+    /// Run no campaign: check an evidence JSON file (as written to `evidence.json`, or built
+    /// by chaos/k8s/chaos.sh from a real cluster), print the verdicts, exit 1 if one is broken.
+    #[arg(long)]
+    pub check_evidence: Option<PathBuf>,
+    /// Treat "goal" invariants (superseded-leader creates) as failures too.
+    #[arg(long)]
+    pub strict_goals: bool,
+}

@@ -1,0 +1,643 @@
+//! The campaign: start the double and the cluster, then per cycle: load + fault, heal, wait for
+//! convergence, checkpoint. Ends with the final check and the report.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::args::Args;
+use crate::checker::{self, Checkpoint, Evidence, LogFinding, RemObs, Verdict};
+use crate::cluster::{free_port, Cluster, NodeSpec, ELECTION_MAX};
+use crate::double::{self, CreateAttempt, Proxy};
+use crate::faults::{schedule, FaultKind};
+use crate::load::{tag, Acked, Load, LoadStats};
+use crate::observe::{self, Observation};
+use crate::report::{FaultRecord, Report};
+use crate::rng::SeededRng;
+
+/// How long a fault keeps a node down or paused.
+const DOWNTIME: Duration = Duration::from_secs(3);
+
+struct Env {
+    http: reqwest::Client,
+    cluster: Cluster,
+    double: openfero_kube_double::KubeDouble,
+    creates: Arc<Mutex<Vec<CreateAttempt>>>,
+    observations: Arc<Mutex<Vec<Observation>>>,
+    n: usize,
+    _proxies: Vec<Proxy>,
+}
+
+fn say(msg: impl AsRef<str>) {
+    println!(
+        "[{}] {}",
+        chrono::Utc::now().format("%H:%M:%S%.3f"),
+        msg.as_ref()
+    );
+}
+
+pub fn default_bin() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let bin = exe
+        .parent()
+        .context("binary has no folder")?
+        .join("openfero");
+    Ok(bin)
+}
+
+pub async fn run(args: Args) -> anyhow::Result<Report> {
+    if args.nodes < 3 || args.nodes.is_multiple_of(2) {
+        bail!("--nodes must be odd and at least 3, not `{}`", args.nodes);
+    }
+    let bin = match &args.openfero_bin {
+        Some(b) => b.clone(),
+        None => default_bin()?,
+    };
+    if !bin.exists() {
+        bail!(
+            "no openfero binary at `{}`: build it (cargo build --bin openfero) or pass --openfero-bin",
+            bin.display()
+        );
+    }
+    let crd = args.crd.clone().unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../charts/openfero/crds/operariuses.yaml")
+    });
+    std::fs::create_dir_all(&args.report_dir)?;
+    let logs_dir = args.report_dir.join("logs");
+    std::fs::create_dir_all(&logs_dir)?;
+    let data = tempfile::Builder::new()
+        .prefix("openfero-chaos-")
+        .tempdir()?;
+
+    let kinds = schedule(args.seed, args.cycles);
+    say(format!(
+        "seed {} — {} nodes, {} cycles; schedule: {}",
+        args.seed,
+        args.nodes,
+        args.cycles,
+        kinds
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let netns_note = if args.netns {
+        "network faults requested (--netns) but not implemented in this harness yet: isolation, \
+         2|3 splits and packet loss are skipped; process faults only"
+    } else {
+        "network faults (isolation, 2|3 split, packet loss) skipped: they need --netns \
+         (network namespaces + nftables as root), which this harness does not implement yet; \
+         nodes run on 127.x loopback addresses"
+    };
+    say(netns_note);
+
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(8)
+        .build()?;
+    let dbl = double::start_double(&crd).await?;
+    double::create_operarius(&http, &dbl).await?;
+    let creates = Arc::new(Mutex::new(Vec::new()));
+
+    // Own loopback addresses for this run: 127.77.<pid % 250>.<10+i>.
+    let net = std::process::id() % 250;
+    let mut specs = Vec::new();
+    let mut proxies = Vec::new();
+    for i in 0..args.nodes {
+        let name = format!("n{}", i + 1);
+        let ip = format!("127.77.{net}.{}", 10 + i);
+        let proxy = double::start_proxy(&name, &ip, &dbl, creates.clone()).await?;
+        let kubeconfig = data.path().join(format!("kubeconfig-{name}"));
+        std::fs::write(
+            &kubeconfig,
+            dbl.kubeconfig_yaml().replace(&dbl.url(), &proxy.url),
+        )?;
+        proxies.push(proxy);
+        specs.push(NodeSpec {
+            name: name.clone(),
+            api_port: free_port(&ip)?,
+            gossip_port: free_port(&ip)?,
+            ip,
+            data_dir: data.path().join(format!("data-{name}")),
+            kubeconfig,
+        });
+    }
+    let node_urls: Vec<(String, String)> =
+        specs.iter().map(|s| (s.name.clone(), s.url(""))).collect();
+    let mut cluster = Cluster::new(bin, specs, args.nodes, logs_dir.clone());
+    for n in cluster.names() {
+        cluster.start(&n)?;
+    }
+    let observations = Arc::new(Mutex::new(Vec::new()));
+    let observer = observe::spawn_observer(http.clone(), node_urls.clone(), observations.clone());
+    let completer = double::spawn_completer(http.clone(), dbl.clone());
+    let mut env = Env {
+        http: http.clone(),
+        cluster,
+        double: dbl.clone(),
+        creates,
+        observations,
+        n: args.nodes,
+        _proxies: proxies,
+    };
+
+    let started = Instant::now();
+    let first = converge(&mut env, 0, "startup", Duration::from_secs(90)).await;
+    if !first.converged {
+        bail!(
+            "the cluster did not form: {} (logs in {})",
+            first.detail,
+            logs_dir.display()
+        );
+    }
+    say(format!(
+        "cluster formed in {} ms",
+        first.converged_ms.unwrap_or(0)
+    ));
+    wait_catalog(&env).await?;
+
+    let webhook_log = std::fs::File::create(args.report_dir.join("webhooks.jsonl"))?;
+    let load = Load {
+        http: http.clone(),
+        nodes: node_urls.clone(),
+        log: Arc::new(Mutex::new(webhook_log)),
+        give_up: Duration::from_secs(30),
+    };
+    let mut rng = SeededRng::new(args.seed);
+    let mut acked: Vec<Acked> = Vec::new();
+    let mut totals = LoadStats::default();
+    let mut faults = Vec::new();
+    let mut checkpoints = Vec::new();
+    let mut checkpoint_breaks: Vec<(usize, Verdict)> = Vec::new();
+
+    for (i, kind) in kinds.iter().enumerate() {
+        let cycle = i + 1;
+        let mut load_rng = SeededRng::new(rng.next_u64());
+        let target_draw = rng.next_u64();
+        let load_task = {
+            let load = load.clone();
+            let n = args.webhooks_per_cycle;
+            tokio::spawn(async move {
+                load.run_cycle(cycle, n, Duration::from_secs(4), &mut load_rng)
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let t0 = Instant::now();
+        let record = inject(&mut env, *kind, target_draw).await;
+        let record = match record {
+            Ok(mut r) => {
+                r.cycle = cycle;
+                r.duration_ms = t0.elapsed().as_millis() as u64;
+                r
+            }
+            Err(e) => FaultRecord {
+                cycle,
+                kind: *kind,
+                target: String::new(),
+                duration_ms: t0.elapsed().as_millis() as u64,
+                note: format!("could not inject: {e:#}"),
+            },
+        };
+        say(format!(
+            "cycle {cycle}: {} on {} ({} ms) {}",
+            record.kind, record.target, record.duration_ms, record.note
+        ));
+        faults.push(record);
+        // Heal timings are measured from the heal, while the load may still run.
+        let timeout = Duration::from_secs(args.converge_timeout_secs);
+        let healed = converge(&mut env, cycle, &kind.to_string(), timeout).await;
+        let (mut a, stats) = load_task.await.context("load task")?;
+        say(format!(
+            "cycle {cycle}: load {} notifications, {} requests, {} acknowledged, {} x 503, {} connection errors, {} not acknowledged",
+            stats.notifications, stats.requests, stats.acknowledged, stats.answers_503,
+            stats.connection_errors, stats.not_acknowledged
+        ));
+        totals.add(&stats);
+        acked.append(&mut a);
+
+        // And again once the load is over: the state every checkpoint compares.
+        let mut cp = converge(&mut env, cycle, &kind.to_string(), timeout).await;
+        cp.stable_leader_ms = healed.stable_leader_ms;
+        cp.converged_ms = healed.converged_ms;
+        if !healed.converged {
+            cp.converged = false;
+            cp.detail = format!(
+                "after the heal: {}; after the load: {}",
+                healed.detail, cp.detail
+            );
+        }
+        say(format!(
+            "cycle {cycle}: stable leader after {:?} ms, converged after {:?} ms{}",
+            cp.stable_leader_ms,
+            cp.converged_ms,
+            if cp.converged {
+                String::new()
+            } else {
+                format!(" — NOT converged: {}", cp.detail)
+            }
+        ));
+        checkpoints.push(cp);
+        let last = cycle == kinds.len();
+        if !last && cycle.is_multiple_of(args.checkpoint_every.max(1)) {
+            let scope: BTreeSet<String> = [tag(cycle)].into();
+            let ev = collect(&mut env, &acked, &scope, &checkpoints).await;
+            for v in checker::check_all(&ev) {
+                if !v.held {
+                    say(format!(
+                        "cycle {cycle}: BROKEN {}: {}",
+                        v.invariant, v.summary
+                    ));
+                    checkpoint_breaks.push((cycle, v));
+                }
+            }
+        }
+    }
+
+    let scope: BTreeSet<String> = (1..=kinds.len()).map(tag).collect();
+    let evidence = collect(&mut env, &acked, &scope, &checkpoints).await;
+    let mut verdicts = checker::check_all(&evidence);
+    for (cycle, broken) in checkpoint_breaks {
+        if let Some(v) = verdicts
+            .iter_mut()
+            .find(|v| v.invariant == broken.invariant)
+        {
+            v.held = false;
+            v.count = v.count.max(broken.count);
+            v.evidence.extend(
+                broken
+                    .evidence
+                    .iter()
+                    .map(|l| format!("checkpoint {cycle}: {l}")),
+            );
+        }
+    }
+    observer.abort();
+    completer.abort();
+    env.cluster.kill_all();
+    let _ = env.double.shutdown().await;
+    let report = Report::build(
+        &args,
+        netns_note,
+        faults,
+        totals,
+        &evidence,
+        verdicts,
+        started.elapsed(),
+    );
+    std::fs::write(
+        args.report_dir.join("evidence.json"),
+        serde_json::to_vec_pretty(&evidence)?,
+    )?;
+    Ok(report)
+}
+
+/// Node name of the current leader, from any live node's view.
+async fn leader_name(env: &Env) -> Option<String> {
+    let mut ids = BTreeMap::new();
+    let mut leader = None;
+    for n in env.cluster.live() {
+        if let Ok(v) = observe::view(&env.http, &env.cluster.spec(&n).url("/admin/cluster")).await {
+            ids.insert(v.node.clone(), n.clone());
+            if leader.is_none() {
+                leader = v.leader.clone();
+            }
+        }
+    }
+    leader.and_then(|l| ids.get(&l).cloned())
+}
+
+async fn inject(env: &mut Env, kind: FaultKind, draw: u64) -> anyhow::Result<FaultRecord> {
+    let mut rng = SeededRng::new(draw);
+    let leader = leader_name(env).await;
+    let names = env.cluster.names();
+    let followers: Vec<String> = names
+        .iter()
+        .filter(|n| Some(*n) != leader.as_ref())
+        .cloned()
+        .collect();
+    let pick_leader = || leader.clone().context("no leader to fault");
+    let mut note = String::new();
+    let target = match kind {
+        FaultKind::KillLeader => {
+            let t = pick_leader()?;
+            let t0 = Instant::now();
+            env.cluster.kill(&t);
+            note = failover_note(env, &t, t0).await;
+            tokio::time::sleep(DOWNTIME.saturating_sub(t0.elapsed())).await;
+            env.cluster.start(&t)?;
+            t
+        }
+        FaultKind::KillFollower => {
+            let t = rng.pick(&followers).clone();
+            env.cluster.kill(&t);
+            tokio::time::sleep(DOWNTIME).await;
+            env.cluster.start(&t)?;
+            t
+        }
+        FaultKind::PauseLeader | FaultKind::PauseFollower => {
+            let t = if kind == FaultKind::PauseLeader {
+                pick_leader()?
+            } else {
+                rng.pick(&followers).clone()
+            };
+            let t0 = Instant::now();
+            env.cluster.pause(&t)?;
+            if kind == FaultKind::PauseLeader {
+                note = failover_note(env, &t, t0).await;
+            }
+            tokio::time::sleep((ELECTION_MAX * 3).saturating_sub(t0.elapsed())).await;
+            env.cluster.resume(&t)?;
+            t
+        }
+        FaultKind::WipeRestart => {
+            let t = rng.pick(&names).clone();
+            if Some(&t) == leader.as_ref() {
+                note = "(the leader)".into();
+            }
+            env.cluster.kill(&t);
+            env.cluster.wipe(&t)?;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            env.cluster.start(&t)?;
+            t
+        }
+        FaultKind::RollingRestart => {
+            for n in &names {
+                env.cluster.terminate(n);
+                env.cluster.start(n)?;
+                // Back as a voter with a leader before the next one goes.
+                let url = env.cluster.spec(n).url("/admin/cluster");
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    if let Ok(v) = observe::view(&env.http, &url).await {
+                        if v.leader.is_some() && v.voters.contains(&v.node) {
+                            break;
+                        }
+                    }
+                    if Instant::now() > deadline {
+                        note.push_str(&format!("{n} not back within 30 s; "));
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+            "all".to_string()
+        }
+    };
+    Ok(FaultRecord {
+        cycle: 0,
+        kind,
+        target,
+        duration_ms: 0,
+        note,
+    })
+}
+
+/// How long until a live node other than `old` reports itself leader (at most the downtime).
+async fn failover_note(env: &Env, old: &str, t0: Instant) -> String {
+    let others: Vec<String> = env
+        .cluster
+        .live()
+        .into_iter()
+        .filter(|n| n != old)
+        .collect();
+    while t0.elapsed() < DOWNTIME {
+        for n in &others {
+            if let Ok(v) =
+                observe::view(&env.http, &env.cluster.spec(n).url("/admin/cluster")).await
+            {
+                if v.leader.as_deref() == Some(v.node.as_str()) {
+                    return format!("new leader {n} after {} ms", t0.elapsed().as_millis());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    format!("no new leader within {} ms", DOWNTIME.as_millis())
+}
+
+/// A node's state for convergence: its view, applied index and digest of its listings.
+struct NodeState {
+    leader: Option<String>,
+    term: u64,
+    id: String,
+    voters: BTreeSet<String>,
+    applied: u64,
+    digest: String,
+    open: usize,
+    remediations: Vec<Value>,
+}
+
+async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value, String> {
+    let r = http
+        .get(url)
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    if !r.status().is_success() {
+        return Err(format!("GET {url}: {}", r.status()));
+    }
+    r.json().await.map_err(|e| format!("GET {url}: {e}"))
+}
+
+async fn node_state(http: &reqwest::Client, spec: &NodeSpec) -> Result<NodeState, String> {
+    let v = observe::view(http, &spec.url("/admin/cluster")).await?;
+    let alerts = get_json(http, &spec.url("/api/alerts?limit=1000")).await?;
+    let rems = get_json(http, &spec.url("/api/remediations?limit=1000")).await?;
+    let v2 = observe::view(http, &spec.url("/admin/cluster")).await?;
+    if v.applied_index != v2.applied_index {
+        return Err(format!("{} applied index moved while reading", spec.name));
+    }
+    let mut h = Sha256::new();
+    h.update(alerts.to_string());
+    h.update(rems.to_string());
+    let remediations = rems.as_array().cloned().unwrap_or_default();
+    let open = remediations
+        .iter()
+        .filter(|r| matches!(r["state"].as_str(), Some("pending" | "running")))
+        .count();
+    Ok(NodeState {
+        leader: v.leader,
+        term: v.term,
+        id: v.node,
+        voters: v.voters.into_iter().collect(),
+        applied: v.applied_index.unwrap_or(0),
+        digest: hex::encode(&h.finalize()[..8]),
+        open,
+        remediations,
+    })
+}
+
+/// Wait until every live node agrees on one leader, the full voter set, the applied index and
+/// the digest, with no remediation left open; measure how long each took.
+async fn converge(env: &mut Env, cycle: usize, fault: &str, timeout: Duration) -> Checkpoint {
+    let start = Instant::now();
+    let mut cp = Checkpoint {
+        cycle,
+        fault: fault.to_string(),
+        ..Checkpoint::default()
+    };
+    loop {
+        let live = env.cluster.live();
+        let mut states = BTreeMap::new();
+        let mut why = String::new();
+        for n in &live {
+            match node_state(&env.http, env.cluster.spec(n)).await {
+                Ok(s) => {
+                    states.insert(n.clone(), s);
+                }
+                Err(e) => why = e,
+            }
+        }
+        if why.is_empty() {
+            why = disagreement(&states, env.n, &mut cp, start);
+        }
+        cp.applied = states.iter().map(|(n, s)| (n.clone(), s.applied)).collect();
+        cp.digests = states
+            .iter()
+            .map(|(n, s)| (n.clone(), s.digest.clone()))
+            .collect();
+        if why.is_empty() {
+            cp.converged = true;
+            cp.converged_ms = Some(start.elapsed().as_millis() as u64);
+            cp.detail.clear();
+            return cp;
+        }
+        cp.detail = why;
+        if start.elapsed() > timeout {
+            return cp;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn disagreement(
+    states: &BTreeMap<String, NodeState>,
+    n: usize,
+    cp: &mut Checkpoint,
+    start: Instant,
+) -> String {
+    let leaders: BTreeSet<(Option<String>, u64)> = states
+        .values()
+        .map(|s| (s.leader.clone(), s.term))
+        .collect();
+    let ids: BTreeSet<String> = states.values().map(|s| s.id.clone()).collect();
+    let stable = leaders.len() == 1
+        && leaders
+            .iter()
+            .next()
+            .and_then(|(l, _)| l.as_ref())
+            .is_some_and(|l| ids.contains(l));
+    if !stable {
+        return format!("no single leader: {leaders:?}");
+    }
+    if cp.stable_leader_ms.is_none() {
+        cp.stable_leader_ms = Some(start.elapsed().as_millis() as u64);
+    }
+    for (name, s) in states {
+        if s.voters.len() != n || !ids.iter().all(|i| s.voters.contains(i)) {
+            return format!("{name} has voters {:?}, live ids {ids:?}", s.voters);
+        }
+    }
+    let applied: BTreeSet<u64> = states.values().map(|s| s.applied).collect();
+    if applied.len() > 1 {
+        return format!("applied indexes differ: {applied:?}");
+    }
+    let digests: BTreeSet<&str> = states.values().map(|s| s.digest.as_str()).collect();
+    if digests.len() > 1 {
+        return format!("state digests differ: {digests:?}");
+    }
+    if let Some((name, s)) = states.iter().find(|(_, s)| s.open > 0) {
+        return format!("{name}: {} remediations still open", s.open);
+    }
+    String::new()
+}
+
+async fn wait_catalog(env: &Env) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut ok = true;
+        for n in env.cluster.live() {
+            let l = get_json(&env.http, &env.cluster.spec(&n).url("/api/operarios")).await;
+            ok &= l.is_ok_and(|v| v.as_array().is_some_and(|a| !a.is_empty()));
+        }
+        if ok {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the operarius never reached every node's catalog");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Gather the evidence: histories of `scope` on every live node, listings, Jobs, creates,
+/// observations, log findings and unexpected exits.
+async fn collect(
+    env: &mut Env,
+    acked: &[Acked],
+    scope: &BTreeSet<String>,
+    checkpoints: &[Checkpoint],
+) -> Evidence {
+    let mut ev = Evidence {
+        acked: acked.to_vec(),
+        history_scope: scope.clone(),
+        checkpoints: checkpoints.to_vec(),
+        creates: env.creates.lock().expect("creates lock").clone(),
+        observations: env.observations.lock().expect("observations lock").clone(),
+        crashed: env.cluster.crashed(),
+        ..Evidence::default()
+    };
+    ev.jobs = double::list_jobs(&env.http, &env.double)
+        .await
+        .unwrap_or_default();
+    for n in env.cluster.live() {
+        let spec = env.cluster.spec(&n).clone();
+        let mut seen = BTreeSet::new();
+        for t in scope {
+            let url = spec.url(&format!("/api/alerts?limit=1000&q={t}"));
+            if let Ok(Value::Array(items)) = get_json(&env.http, &url).await {
+                seen.extend(
+                    items
+                        .iter()
+                        .filter_map(|a| a["eventId"].as_str().map(str::to_string)),
+                );
+            }
+        }
+        ev.histories.insert(n.clone(), seen);
+        if let Ok(s) = node_state(&env.http, &spec).await {
+            ev.remediations.insert(
+                n.clone(),
+                s.remediations
+                    .iter()
+                    .map(|r| RemObs {
+                        id: r["id"].as_str().unwrap_or_default().into(),
+                        event_id: r["eventId"].as_str().unwrap_or_default().into(),
+                        operarius: r["operarius"].as_str().unwrap_or_default().into(),
+                        state: r["state"].as_str().unwrap_or_default().into(),
+                    })
+                    .collect(),
+            );
+        }
+    }
+    for (node, file) in &env.cluster.all_logs {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        for line in text.lines().filter(|l| checker::is_fatal(l)) {
+            ev.log_findings.push(LogFinding {
+                node: node.clone(),
+                file: file
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                line: line.chars().take(300).collect(),
+            });
+        }
+    }
+    ev
+}

@@ -1,0 +1,54 @@
+//! No panic or fatal line in any node's log, and no node exited without being asked to.
+
+use super::{Evidence, Kind, Verdict};
+
+/// Whether a log line reports a panic or a fatal error.
+pub fn is_fatal(line: &str) -> bool {
+    let l = line.to_ascii_lowercase();
+    l.contains("panicked at") || l.contains(" fatal") || l.starts_with("fatal")
+}
+
+pub fn check(e: &Evidence) -> Verdict {
+    let mut bad: Vec<String> = e
+        .log_findings
+        .iter()
+        .map(|f| format!("{} ({}): {}", f.node, f.file, f.line))
+        .collect();
+    bad.extend(
+        e.crashed
+            .iter()
+            .map(|(n, st)| format!("{n} exited unexpectedly: {st}")),
+    );
+    Verdict::new(
+        "no-panic-or-fatal-log",
+        Kind::Safety,
+        format!(
+            "{} fatal lines, {} unexpected exits",
+            e.log_findings.len(),
+            e.crashed.len()
+        ),
+        bad,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::super::LogFinding;
+    use super::*;
+
+    #[test]
+    fn panics_are_found_and_reported() {
+        assert!(is_fatal(
+            "thread 'tokio-runtime-worker' panicked at src/x.rs:1:2:"
+        ));
+        assert!(!is_fatal("2026 INFO openfero: became leader"));
+        let mut e = healthy();
+        e.log_findings.push(LogFinding {
+            node: "n1".into(),
+            file: "n1.1.log".into(),
+            line: "thread 'main' panicked at src/app.rs:1:1".into(),
+        });
+        assert!(!check(&e).held);
+    }
+}

@@ -1,0 +1,278 @@
+//! Real `openfero serve` processes on 127.0.0.x loopback addresses, each with its own data dir
+//! and its own Kubernetes API proxy. Every process is owned by a guard that SIGKILLs and reaps
+//! it by PID when dropped, on success, failure and Ctrl-C alike.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// Short timings, so elections, gossip and promotion take well under a second each.
+pub const FAST: &[&str] = &[
+    "--raft-heartbeat-ms",
+    "100",
+    "--raft-election-min-ms",
+    "500",
+    "--raft-election-max-ms",
+    "1000",
+    "--gossip-interval-ms",
+    "100",
+    "--promote-after-secs",
+    "1",
+];
+
+/// Longest election timeout of [`FAST`]; a pause longer than this (plus the lease) makes the
+/// others elect a new leader.
+pub const ELECTION_MAX: Duration = Duration::from_millis(1000);
+
+/// A child process killed (SIGKILL) and reaped when dropped.
+pub struct ProcessGuard {
+    child: Option<Child>,
+}
+
+impl ProcessGuard {
+    pub fn spawn(mut cmd: Command, log: &Path) -> anyhow::Result<Self> {
+        let out = File::create(log).with_context(|| format!("create `{}`", log.display()))?;
+        let err = out.try_clone()?;
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        let child = cmd.spawn().context("spawn openfero")?;
+        Ok(Self { child: Some(child) })
+    }
+
+    pub fn pid(&self) -> Option<i32> {
+        self.child.as_ref().map(|c| c.id() as i32)
+    }
+
+    pub fn signal(&self, sig: Signal) -> anyhow::Result<()> {
+        let pid = self.pid().context("no process")?;
+        kill(Pid::from_raw(pid), sig).with_context(|| format!("{sig} to pid {pid}"))
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // A stopped process dies on SIGKILL too.
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, wait up to `grace` for the exit, then SIGKILL.
+    pub fn terminate(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        let _ = kill(Pid::from_raw(c.id() as i32), Signal::SIGCONT);
+        let _ = kill(Pid::from_raw(c.id() as i32), Signal::SIGTERM);
+        let deadline = Instant::now() + grace;
+        loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                return Some(st);
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                return c.wait().ok();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the process has exited (reaping it if so).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+}
+
+impl Drop for ProcessGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Where one node listens and keeps its data. Each node has its own loopback address.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    pub name: String,
+    pub ip: String,
+    pub api_port: u16,
+    pub gossip_port: u16,
+    pub data_dir: PathBuf,
+    /// The kubeconfig pointing at this node's proxy in front of the shared API double.
+    pub kubeconfig: PathBuf,
+}
+
+impl NodeSpec {
+    pub fn api(&self) -> String {
+        format!("{}:{}", self.ip, self.api_port)
+    }
+
+    pub fn gossip(&self) -> String {
+        format!("{}:{}", self.ip, self.gossip_port)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.api(), path)
+    }
+}
+
+/// A free TCP port on `ip` whose UDP twin is free as well.
+pub fn free_port(ip: &str) -> anyhow::Result<u16> {
+    for _ in 0..100 {
+        let l = TcpListener::bind((ip, 0)).with_context(|| format!("bind {ip}:0"))?;
+        let port = l.local_addr()?.port();
+        if UdpSocket::bind((ip, port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free port on {ip}")
+}
+
+/// A running node.
+pub struct Running {
+    pub guard: ProcessGuard,
+    pub stopped: bool,
+}
+
+/// The cluster: specs of every node and the processes that run now.
+pub struct Cluster {
+    pub bin: PathBuf,
+    pub specs: BTreeMap<String, NodeSpec>,
+    pub running: BTreeMap<String, Running>,
+    pub seeds: Vec<String>,
+    pub bootstrap_expect: usize,
+    pub logs_dir: PathBuf,
+    /// Every log file written, for the panic scan.
+    pub all_logs: Vec<(String, PathBuf)>,
+    starts: usize,
+}
+
+impl Cluster {
+    pub fn new(
+        bin: PathBuf,
+        specs: Vec<NodeSpec>,
+        bootstrap_expect: usize,
+        logs_dir: PathBuf,
+    ) -> Self {
+        let seeds = specs.iter().map(NodeSpec::gossip).collect();
+        Self {
+            bin,
+            specs: specs.into_iter().map(|s| (s.name.clone(), s)).collect(),
+            running: BTreeMap::new(),
+            seeds,
+            bootstrap_expect,
+            logs_dir,
+            all_logs: Vec::new(),
+            starts: 0,
+        }
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.specs.keys().cloned().collect()
+    }
+
+    pub fn spec(&self, name: &str) -> &NodeSpec {
+        &self.specs[name]
+    }
+
+    pub fn start(&mut self, name: &str) -> anyhow::Result<()> {
+        if self.running.contains_key(name) {
+            bail!("{name} is already running");
+        }
+        let spec = self.specs[name].clone();
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("serve")
+            .args(["--node-name", &spec.name])
+            .args(["--listen", &spec.api()])
+            .args(["--gossip-addr", &spec.gossip()])
+            .args(["--seeds", &self.seeds.join(",")])
+            .args(["--bootstrap-expect", &self.bootstrap_expect.to_string()])
+            .args(["--cluster-id", "chaos"])
+            .arg("--data-dir")
+            .arg(&spec.data_dir)
+            .arg("--kubeconfig")
+            .arg(&spec.kubeconfig)
+            .args(["--watch-namespaces", crate::double::NS])
+            .args(FAST)
+            .env("OPENFERO_LOG", "info,openfero=debug");
+        self.starts += 1;
+        let log = self.logs_dir.join(format!("{name}.{}.log", self.starts));
+        let guard = ProcessGuard::spawn(cmd, &log)?;
+        self.all_logs.push((name.to_string(), log));
+        self.running.insert(
+            name.to_string(),
+            Running {
+                guard,
+                stopped: false,
+            },
+        );
+        Ok(())
+    }
+
+    pub fn kill(&mut self, name: &str) {
+        if let Some(mut r) = self.running.remove(name) {
+            r.guard.kill();
+        }
+    }
+
+    pub fn terminate(&mut self, name: &str) {
+        if let Some(mut r) = self.running.remove(name) {
+            r.guard.terminate(Duration::from_secs(15));
+        }
+    }
+
+    pub fn pause(&mut self, name: &str) -> anyhow::Result<()> {
+        let r = self.running.get_mut(name).context("not running")?;
+        r.guard.signal(Signal::SIGSTOP)?;
+        r.stopped = true;
+        Ok(())
+    }
+
+    pub fn resume(&mut self, name: &str) -> anyhow::Result<()> {
+        let r = self.running.get_mut(name).context("not running")?;
+        r.guard.signal(Signal::SIGCONT)?;
+        r.stopped = false;
+        Ok(())
+    }
+
+    pub fn wipe(&self, name: &str) -> anyhow::Result<()> {
+        let dir = &self.specs[name].data_dir;
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).with_context(|| format!("wipe `{}`", dir.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Running and not paused.
+    pub fn live(&self) -> Vec<String> {
+        self.running
+            .iter()
+            .filter(|(_, r)| !r.stopped)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// Nodes that exited without being asked to: name and exit status.
+    pub fn crashed(&mut self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (name, r) in self.running.iter_mut() {
+            if let Some(st) = r.guard.exited() {
+                out.push((name.clone(), st.to_string()));
+            }
+        }
+        out
+    }
+
+    /// Kill everything now (also done by the guards on drop).
+    pub fn kill_all(&mut self) {
+        let names: Vec<String> = self.running.keys().cloned().collect();
+        for n in names {
+            self.kill(&n);
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! The report: text for a person, JSON for machines, both in the report dir.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::args::Args;
+use crate::checker::{Evidence, Kind, Verdict};
+use crate::faults::FaultKind;
+use crate::load::LoadStats;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FaultRecord {
+    pub cycle: usize,
+    pub kind: FaultKind,
+    pub target: String,
+    pub duration_ms: u64,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Percentiles {
+    pub count: usize,
+    pub p50_ms: u64,
+    pub max_ms: u64,
+}
+
+impl Percentiles {
+    fn of(mut xs: Vec<u64>) -> Self {
+        xs.sort_unstable();
+        Self {
+            count: xs.len(),
+            p50_ms: xs.get(xs.len() / 2).copied().unwrap_or(0),
+            max_ms: xs.last().copied().unwrap_or(0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub seed: u64,
+    pub nodes: usize,
+    pub cycles: usize,
+    pub elapsed_secs: u64,
+    pub network_faults: String,
+    pub faults: Vec<FaultRecord>,
+    pub faults_by_kind: BTreeMap<String, usize>,
+    pub load: LoadStats,
+    pub distinct_events_acknowledged: usize,
+    pub alerts_lost: usize,
+    pub duplicate_jobs: usize,
+    pub superseded_creates: usize,
+    pub jobs: usize,
+    pub create_attempts: usize,
+    pub stable_leader_after_heal: Percentiles,
+    pub converged_after_heal: Percentiles,
+    pub verdicts: Vec<Verdict>,
+    /// Whether the run fails: a broken safety invariant (or goal, with --strict-goals).
+    pub failed: bool,
+}
+
+impl Report {
+    pub fn build(
+        args: &Args,
+        network_faults: &str,
+        faults: Vec<FaultRecord>,
+        load: LoadStats,
+        ev: &Evidence,
+        verdicts: Vec<Verdict>,
+        elapsed: Duration,
+    ) -> Self {
+        let mut faults_by_kind = BTreeMap::new();
+        for f in &faults {
+            *faults_by_kind.entry(f.kind.to_string()).or_insert(0) += 1;
+        }
+        let broken = |name: &str| {
+            verdicts
+                .iter()
+                .find(|v| v.invariant == name)
+                .map(|v| v.count)
+                .unwrap_or(0)
+        };
+        let heals: Vec<_> = ev.checkpoints.iter().filter(|c| c.cycle > 0).collect();
+        let failed = verdicts
+            .iter()
+            .any(|v| !v.held && (v.kind == Kind::Safety || args.strict_goals));
+        let distinct: std::collections::BTreeSet<&str> =
+            ev.acked.iter().map(|a| a.event_id.as_str()).collect();
+        Self {
+            seed: args.seed,
+            nodes: args.nodes,
+            cycles: args.cycles,
+            elapsed_secs: elapsed.as_secs(),
+            network_faults: network_faults.to_string(),
+            faults,
+            faults_by_kind,
+            load,
+            distinct_events_acknowledged: distinct.len(),
+            alerts_lost: broken("acknowledged-events-everywhere"),
+            duplicate_jobs: broken("one-job-per-remediation"),
+            superseded_creates: broken("no-create-by-superseded-leader"),
+            jobs: ev.jobs.len(),
+            create_attempts: ev.creates.len(),
+            stable_leader_after_heal: Percentiles::of(
+                heals.iter().filter_map(|c| c.stable_leader_ms).collect(),
+            ),
+            converged_after_heal: Percentiles::of(
+                heals.iter().filter_map(|c| c.converged_ms).collect(),
+            ),
+            verdicts,
+            failed,
+        }
+    }
+
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "openfero chaos campaign — seed {}, {} nodes, {} cycles, {} s",
+            self.seed, self.nodes, self.cycles, self.elapsed_secs
+        );
+        let _ = writeln!(
+            s,
+            "replay: openfero-chaos --nodes {} --cycles {} --seed {}",
+            self.nodes, self.cycles, self.seed
+        );
+        let _ = writeln!(s, "note: {}\n", self.network_faults);
+        let _ = writeln!(s, "faults by kind:");
+        for (k, n) in &self.faults_by_kind {
+            let _ = writeln!(s, "  {k:<16} {n}");
+        }
+        let l = &self.load;
+        let _ = writeln!(
+            s,
+            "\nwebhooks: {} notifications ({} duplicate deliveries to two nodes, {} resolved), \
+             {} deliveries, {} requests; {} acknowledged ({} distinct events), {} answered 503, \
+             {} connection errors, {} other errors, {} never acknowledged",
+            l.notifications,
+            l.duplicate_deliveries,
+            l.resolved,
+            l.deliveries,
+            l.requests,
+            l.acknowledged,
+            self.distinct_events_acknowledged,
+            l.answers_503,
+            l.connection_errors,
+            l.other_errors,
+            l.not_acknowledged
+        );
+        let _ = writeln!(
+            s,
+            "alerts lost: {}   duplicate Jobs: {}   superseded-leader creates: {}   Jobs: {}   create attempts: {}",
+            self.alerts_lost, self.duplicate_jobs, self.superseded_creates, self.jobs, self.create_attempts
+        );
+        let _ = writeln!(
+            s,
+            "after heal: stable leader p50 {} ms, max {} ms; converged p50 {} ms, max {} ms ({} heals)\n",
+            self.stable_leader_after_heal.p50_ms,
+            self.stable_leader_after_heal.max_ms,
+            self.converged_after_heal.p50_ms,
+            self.converged_after_heal.max_ms,
+            self.converged_after_heal.count
+        );
+        let _ = writeln!(s, "faults:");
+        for f in &self.faults {
+            let _ = writeln!(
+                s,
+                "  cycle {:>3}: {:<16} {:<4} {:>6} ms {}",
+                f.cycle,
+                f.kind.to_string(),
+                f.target,
+                f.duration_ms,
+                f.note
+            );
+        }
+        let _ = writeln!(s, "\ninvariants:");
+        for v in &self.verdicts {
+            let state = match (v.held, v.kind) {
+                (true, _) => "HELD",
+                (false, Kind::Safety) => "BROKEN",
+                (false, Kind::Goal) => "MISSED (goal)",
+            };
+            let _ = writeln!(s, "  [{state}] {}: {}", v.invariant, v.summary);
+            for e in &v.evidence {
+                let _ = writeln!(s, "      {e}");
+            }
+        }
+        let _ = writeln!(
+            s,
+            "\nresult: {}",
+            if self.failed { "FAILED" } else { "PASSED" }
+        );
+        s
+    }
+}
