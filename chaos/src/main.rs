@@ -23,13 +23,24 @@ async fn main() -> ExitCode {
         return check_evidence(path, args.strict_goals);
     }
     let dir = args.report_dir.clone();
-    // Ctrl-C drops the campaign: every process guard kills its node by PID, the temp data
-    // dirs are removed.
+    // Ctrl-C or SIGTERM drops the campaign: every process guard kills its node by PID, the
+    // temp data dirs are removed.
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("openfero-chaos: cannot watch SIGTERM: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let outcome = tokio::select! {
         r = campaign::run(args) => r,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("openfero-chaos: interrupted; nodes killed, data removed");
             return ExitCode::from(130);
+        }
+        _ = term.recv() => {
+            eprintln!("openfero-chaos: terminated; nodes killed, data removed");
+            return ExitCode::from(143);
         }
     };
     match outcome {
