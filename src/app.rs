@@ -41,6 +41,14 @@ pub struct Running {
     gossip_interval: Duration,
 }
 
+/// A bearer token from a file (a Kubernetes Secret mount), without surrounding whitespace.
+fn read_token(path: &std::path::Path, what: &str) -> anyhow::Result<String> {
+    Ok(std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {what} token file `{}`", path.display()))?
+        .trim()
+        .to_string())
+}
+
 /// Start a node: on the embedded default (single voter, no gossip) or as a cluster member
 /// (`--gossip-addr`, `--seeds`, `--bootstrap-expect`).
 pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
@@ -48,13 +56,21 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir `{}`", args.data_dir.display()))?;
     let admin_token = match &args.admin_token_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read admin token file `{}`", path.display()))?
-                .trim()
-                .to_string(),
-        )
-        .filter(|t| !t.is_empty()),
+        Some(path) => Some(read_token(path, "admin")?).filter(|t| !t.is_empty()),
+        None => None,
+    };
+    // An empty admin token falls back to loopback-only; an empty webhook token would open the
+    // webhook the operator meant to close, so it is refused.
+    let webhook_token = match &args.webhook_token_file {
+        Some(path) => {
+            let token = read_token(path, "webhook")?;
+            anyhow::ensure!(
+                !token.is_empty(),
+                "webhook token file `{}` is empty",
+                path.display()
+            );
+            Some(token)
+        }
         None => None,
     };
     let listener = TcpListener::bind(args.listen)
@@ -90,6 +106,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         %addr,
         %raft_addr,
         data_dir = %args.data_dir.display(),
+        webhook_auth = webhook_token.is_some(),
         "openfero starting"
     );
 
@@ -218,6 +235,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         catalog,
         body_limit: args.body_limit,
         admin_token,
+        webhook_token,
         http,
         metrics,
     };

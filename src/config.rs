@@ -154,6 +154,10 @@ pub struct ServeArgs {
     /// File holding the bearer token for mutating admin calls (without it: loopback only).
     #[arg(long, env = "OPENFERO_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
+    /// File holding the bearer token Alertmanager must send with `POST /alerts` (without it:
+    /// the webhook is open).
+    #[arg(long, env = "OPENFERO_WEBHOOK_TOKEN_FILE")]
+    pub webhook_token_file: Option<PathBuf>,
     #[arg(long, env = "OPENFERO_RAFT_HEARTBEAT_MS", default_value_t = 150)]
     pub raft_heartbeat_ms: u64,
     #[arg(long, env = "OPENFERO_RAFT_ELECTION_MIN_MS", default_value_t = 500)]

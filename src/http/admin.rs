@@ -5,13 +5,14 @@ use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{header, HeaderMap, Method};
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::auth::bearer_matches;
 use super::error::ApiError;
 use super::forward::forward;
 use super::view::{AutopilotView, ErrorBody, MembershipChangeView};
@@ -36,26 +37,13 @@ fn authorize(
     peer: Option<SocketAddr>,
 ) -> Result<(), ApiError> {
     match &state.admin_token {
-        Some(token) => {
-            let given = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "));
-            if given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
-                Ok(())
-            } else {
-                Err(ApiError::Unauthorized)
-            }
-        }
+        Some(token) if bearer_matches(headers, token) => Ok(()),
+        Some(_) => Err(ApiError::Unauthorized),
         None if peer.is_some_and(|p| p.ip().is_loopback()) => Ok(()),
         None => Err(ApiError::Forbidden(
             "admin changes without --admin-token-file are accepted from loopback only".into(),
         )),
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn cluster_error(e: ClusterError) -> ApiError {

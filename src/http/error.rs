@@ -101,13 +101,20 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
-        if let ApiError::Unavailable {
-            retry_after_secs, ..
-        } = &self
-        {
-            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
+        match &self {
+            ApiError::Unavailable {
+                retry_after_secs, ..
+            } => {
+                if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                    resp.headers_mut().insert(header::RETRY_AFTER, v);
+                }
             }
+            // RFC 9110: a 401 names the scheme it wants.
+            ApiError::Unauthorized => {
+                resp.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
         }
         resp
     }

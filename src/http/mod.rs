@@ -2,6 +2,7 @@
 
 mod admin;
 mod api;
+mod auth;
 mod error;
 mod forward;
 pub mod openapi;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub body_limit: usize,
     /// Bearer token for mutating admin calls (`None`: loopback callers only).
     pub admin_token: Option<String>,
+    /// Bearer token `POST /alerts` requires (`None`: the webhook is open).
+    pub webhook_token: Option<String>,
     /// For forwarding admin calls and consistent reads to the leader.
     pub http: reqwest::Client,
     pub metrics: Metrics,

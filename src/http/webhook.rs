@@ -1,13 +1,14 @@
-//! `POST /alerts`: Alertmanager's webhook. 200 only once the events are committed.
+//! `POST /alerts`: Alertmanager's webhook. 200 only once the events are committed; with a
+//! webhook token configured, 401 without it.
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use serde_json::json;
 use tracing::{debug, instrument};
 
+use super::auth::bearer_matches;
 use super::error::ApiError;
 use super::view::{ErrorBody, IngestView};
 use super::AppState;
@@ -50,6 +51,18 @@ fn is_json(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// With `--webhook-token-file`, the sender must present the token (Alertmanager's
+/// `http_config.authorization`).
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    match &state.webhook_token {
+        Some(token) if !bearer_matches(headers, token) => {
+            debug!("webhook refused: missing or wrong bearer token");
+            Err(ApiError::Unauthorized)
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Alertmanager's webhook (payload version 4). Answers once the events are committed.
 #[utoipa::path(
     post,
@@ -60,9 +73,11 @@ fn is_json(headers: &HeaderMap) -> Result<(), ApiError> {
         content_type = "application/json",
         description = "An Alertmanager webhook notification (version 4)"
     ),
+    security((), ("bearer" = [])),
     responses(
         (status = 200, description = "Committed (or already recorded: same ids)", body = IngestView),
         (status = 400, description = "Malformed or invalid notification; nothing stored", body = ErrorBody),
+        (status = 401, description = "A webhook token is configured and the request does not carry it; checked first, nothing stored", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 503, description = "No leader or no quorum; retry (Retry-After)", body = ErrorBody),
@@ -71,11 +86,12 @@ fn is_json(headers: &HeaderMap) -> Result<(), ApiError> {
 #[instrument(skip_all, fields(bytes))]
 pub async fn receive(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Json<IngestView>, ApiError> {
-    is_json(&headers)?;
-    let body = body.map_err(|e| {
+    // Refused before the body is read: an unauthenticated sender costs no buffering or parsing.
+    authorize(&state, request.headers())?;
+    is_json(request.headers())?;
+    let body = Bytes::from_request(request, &state).await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge {
                 limit: state.body_limit,

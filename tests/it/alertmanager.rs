@@ -1,5 +1,6 @@
 //! End to end with a real Prometheus Alertmanager (Debian's `prometheus-alertmanager`) as the
-//! webhook client: firing → succeeded remediation; resolved → recorded and remediated.
+//! webhook client: firing → succeeded remediation; resolved → recorded and remediated. The
+//! webhook requires a token, sent by Alertmanager as documented (`credentials_file`).
 
 use std::path::Path;
 use std::process::Command;
@@ -13,8 +14,9 @@ use crate::support::{
 
 const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 
-fn alertmanager_config(dir: &Path, openfero_port: u16) -> std::path::PathBuf {
+fn alertmanager_config(dir: &Path, openfero_port: u16, token_file: &Path) -> std::path::PathBuf {
     let path = dir.join("alertmanager.yml");
+    let token_file = token_file.display();
     let text = format!(
         r#"route:
   receiver: openfero
@@ -27,6 +29,9 @@ receivers:
     webhook_configs:
       - url: http://127.0.0.1:{openfero_port}/alerts
         send_resolved: true
+        http_config:
+          authorization:
+            credentials_file: {token_file}
 "#
     );
     std::fs::write(&path, text).expect("write alertmanager config");
@@ -58,13 +63,42 @@ async fn alertmanager_firing_and_resolved_notifications_are_remediated() {
     )
     .expect("write");
 
+    // openfero's and Alertmanager's copies of the token, each with a trailing newline as
+    // files from Secrets often have.
+    let token = "e2e-webhook-token-71c2";
+    let of_token = tmp.path().join("openfero-webhook-token");
+    let am_token = tmp.path().join("alertmanager-webhook-token");
+    std::fs::write(&of_token, format!("{token}\n")).expect("write token");
+    std::fs::write(&am_token, format!("{token}\n")).expect("write token");
+
     let http = client();
     let of_port = free_port();
-    let openfero = OpenferoProcess::start(&tmp.path().join("data"), &ops, of_port, &[]);
+    let openfero = OpenferoProcess::start(
+        &tmp.path().join("data"),
+        &ops,
+        of_port,
+        &[
+            "--webhook-token-file",
+            of_token.to_str().expect("utf-8 path"),
+        ],
+    );
     openfero.wait_ready(&http).await;
+    // Without the token a sender is refused, whatever it sends.
+    let r = http
+        .post(openfero.url("/alerts"))
+        .json(&crate::support::webhook(
+            "KubePodCrashLooping",
+            "intruder",
+            "firing",
+            "2026-01-01T00:00:00Z",
+        ))
+        .send()
+        .await
+        .expect("post to openfero");
+    assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
 
     let am_port = free_port();
-    let config = alertmanager_config(tmp.path(), of_port);
+    let config = alertmanager_config(tmp.path(), of_port, &am_token);
     let mut cmd = Command::new(ALERTMANAGER);
     cmd.arg(format!("--config.file={}", config.display()))
         .arg(format!(

@@ -1,6 +1,7 @@
 //! The Helm chart, rendered by a real `helm template` and checked as parsed YAML: a StatefulSet
 //! and a PodDisruptionBudget, flags the binary accepts, probes that never depend on Raft,
-//! exactly the least RBAC the code uses in each watch mode, secrets only as mounted files.
+//! exactly the least RBAC the code uses in each watch mode, secrets (admin and webhook tokens)
+//! only as mounted files.
 //!
 //! helm comes from `OPENFERO_HELM` (`.ci/chart --helm-path` installs it and prints the path) or
 //! PATH. Without it these tests fail: they never pass by skipping.
@@ -18,6 +19,15 @@ const NAMESPACE: &str = "monitoring";
 /// An admin token only these tests use, and its base64 form as the Secret holds it.
 const TOKEN: &str = "chart-test-admin-token-4f9e2c71";
 const TOKEN_B64: &str = "Y2hhcnQtdGVzdC1hZG1pbi10b2tlbi00ZjllMmM3MQ==";
+/// The same for the webhook token.
+const WEBHOOK_TOKEN: &str = "chart-test-webhook-token-8d3a5e07";
+const WEBHOOK_TOKEN_B64: &str = "Y2hhcnQtdGVzdC13ZWJob29rLXRva2VuLThkM2E1ZTA3";
+/// Every secret value these tests set, plain and base64.
+const SECRET_VALUES: [&str; 4] = [TOKEN, TOKEN_B64, WEBHOOK_TOKEN, WEBHOOK_TOKEN_B64];
+
+fn carries_a_secret(s: &str) -> bool {
+    SECRET_VALUES.iter().any(|v| s.contains(v))
+}
 
 fn chart_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/openfero")
@@ -211,6 +221,7 @@ fn default_render_is_a_parallel_statefulset_with_a_pdb_and_flags_the_binary_acce
     assert_eq!(serve.data_dir, PathBuf::from("/var/lib/openfero"));
     assert!(serve.watch_namespaces.is_empty(), "own namespace");
     assert!(serve.admin_token_file.is_none());
+    assert!(serve.webhook_token_file.is_none(), "the webhook is open");
     let mount = container(sts)["volumeMounts"]
         .as_sequence()
         .expect("mounts")
@@ -344,7 +355,9 @@ fn all_strings(v: &Value, out: &mut Vec<String>) {
     }
 }
 
-fn assert_token_only_as_a_file(docs: &[Value], secret: &str, key: &str) {
+/// No token is visible in the pod spec, and the one `--<flag>` names is the file `key` of a
+/// read-only mount of Secret `secret`.
+fn assert_token_only_as_a_file(docs: &[Value], flag_name: &str, secret: &str, key: &str) {
     let sts = one(docs, "StatefulSet");
     let c = container(sts);
     let mut visible = Vec::new();
@@ -354,8 +367,8 @@ fn assert_token_only_as_a_file(docs: &[Value], secret: &str, key: &str) {
     all_strings(&sts["spec"]["template"]["metadata"], &mut visible);
     for s in &visible {
         assert!(
-            !s.contains(TOKEN) && !s.contains(TOKEN_B64),
-            "the token is visible in the pod spec: `{s}`"
+            !carries_a_secret(s),
+            "a token is visible in the pod spec: `{s}`"
         );
     }
     assert!(c["envFrom"].is_null(), "no envFrom");
@@ -366,7 +379,7 @@ fn assert_token_only_as_a_file(docs: &[Value], secret: &str, key: &str) {
         );
     }
     let args = expanded_args(sts, "openfero-0");
-    let file = flag(&args, "admin-token-file").expect("--admin-token-file");
+    let file = flag(&args, flag_name).unwrap_or_else(|| panic!("--{flag_name}"));
     let (dir, name) = file.rsplit_once('/').expect("a path");
     assert_eq!(name, key);
     let mount = c["volumeMounts"]
@@ -385,25 +398,32 @@ fn assert_token_only_as_a_file(docs: &[Value], secret: &str, key: &str) {
     assert_eq!(volume["secret"]["secretName"], secret);
 }
 
+/// Nothing but a Secret carries a token.
+fn assert_only_secrets_carry_tokens(docs: &[Value]) {
+    for d in docs.iter().filter(|d| d["kind"] != "Secret") {
+        let mut found = Vec::new();
+        all_strings(d, &mut found);
+        assert!(
+            !found.iter().any(|s| carries_a_secret(s)),
+            "a token leaks into a {:?}",
+            d["kind"]
+        );
+    }
+}
+
 #[test]
 fn admin_token_is_a_mounted_file_never_in_args_or_env() {
     // Chart-managed Secret.
     let docs = render(&["--set", &format!("adminToken.value={TOKEN}")]);
     let secret = one(&docs, "Secret");
     assert_eq!(secret["data"]["token"], TOKEN_B64);
-    assert_token_only_as_a_file(&docs, str_of(&secret["metadata"]["name"]), "token");
-    // Nothing but the Secret carries it.
-    for d in docs.iter().filter(|d| d["kind"] != "Secret") {
-        let mut found = Vec::new();
-        all_strings(d, &mut found);
-        assert!(
-            found
-                .iter()
-                .all(|s| !s.contains(TOKEN) && !s.contains(TOKEN_B64)),
-            "the token leaks into a {:?}",
-            d["kind"]
-        );
-    }
+    assert_token_only_as_a_file(
+        &docs,
+        "admin-token-file",
+        str_of(&secret["metadata"]["name"]),
+        "token",
+    );
+    assert_only_secrets_carry_tokens(&docs);
 
     // An existing Secret: the chart creates none.
     let docs = render(&[
@@ -413,10 +433,91 @@ fn admin_token_is_a_mounted_file_never_in_args_or_env() {
         "adminToken.key=admin",
     ]);
     assert!(of_kind(&docs, "Secret").is_empty());
-    assert_token_only_as_a_file(&docs, "ops-openfero", "admin");
+    assert_token_only_as_a_file(&docs, "admin-token-file", "ops-openfero", "admin");
 
     // Secrets cannot be smuggled in as flags.
     let err = try_render(&["--set", "extraArgs[0]=--admin-token-file=/x"])
+        .expect_err("refused by the schema");
+    assert!(err.contains("extraArgs"), "{err}");
+}
+
+/// The Secret named `name` (one of the chart's).
+fn secret_named<'a>(docs: &'a [Value], name: &str) -> &'a Value {
+    of_kind(docs, "Secret")
+        .into_iter()
+        .find(|s| s["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("Secret {name}"))
+}
+
+#[test]
+fn webhook_token_is_a_mounted_file_never_in_args_or_env() {
+    // Chart-managed, beside a chart-managed admin token: one Secret each.
+    let docs = render(&[
+        "--set",
+        &format!("adminToken.value={TOKEN}"),
+        "--set",
+        &format!("webhookToken.value={WEBHOOK_TOKEN}"),
+    ]);
+    assert_eq!(of_kind(&docs, "Secret").len(), 2);
+    let hook = secret_named(&docs, "openfero-webhook-token");
+    assert_eq!(hook["data"]["token"], WEBHOOK_TOKEN_B64);
+    assert_eq!(
+        secret_named(&docs, "openfero-admin-token")["data"]["token"],
+        TOKEN_B64
+    );
+    assert_token_only_as_a_file(
+        &docs,
+        "webhook-token-file",
+        "openfero-webhook-token",
+        "token",
+    );
+    assert_token_only_as_a_file(&docs, "admin-token-file", "openfero-admin-token", "token");
+    assert_only_secrets_carry_tokens(&docs);
+
+    // The binary accepts the flag, at the path the mount provides.
+    let sts = one(&docs, "StatefulSet");
+    let args = expanded_args(sts, "openfero-0");
+    let cli = Cli::try_parse_from(std::iter::once("openfero".to_string()).chain(args.clone()))
+        .unwrap_or_else(|e| panic!("openfero rejects the chart's args {args:?}: {e}"));
+    let CliCommand::Serve(serve) = cli.into_command() else {
+        panic!("the chart runs `openfero serve`");
+    };
+    assert_eq!(
+        serve.webhook_token_file,
+        Some(PathBuf::from("/etc/openfero/webhook/token"))
+    );
+
+    // A new token rolls the pods (the file is read at start).
+    let annotation = |docs: &[Value]| {
+        one(docs, "StatefulSet")["spec"]["template"]["metadata"]["annotations"]
+            ["checksum/webhook-token"]
+            .clone()
+    };
+    let rotated = render(&["--set", "webhookToken.value=another-webhook-token"]);
+    assert!(annotation(&docs).is_string(), "a checksum annotation");
+    assert_ne!(annotation(&docs), annotation(&rotated));
+
+    // An existing Secret and key: the chart creates none.
+    let docs = render(&[
+        "--set",
+        "webhookToken.existingSecret=alertmanager-openfero",
+        "--set",
+        "webhookToken.key=hook",
+    ]);
+    assert!(of_kind(&docs, "Secret").is_empty());
+    assert_token_only_as_a_file(&docs, "webhook-token-file", "alertmanager-openfero", "hook");
+    assert!(annotation(&docs).is_null(), "nothing to hash");
+
+    // Not both; and no way around the Secret through extraArgs.
+    let err = try_render(&[
+        "--set",
+        &format!("webhookToken.value={WEBHOOK_TOKEN}"),
+        "--set",
+        "webhookToken.existingSecret=alertmanager-openfero",
+    ])
+    .expect_err("value and existingSecret");
+    assert!(err.contains("not both"), "{err}");
+    let err = try_render(&["--set", "extraArgs[0]=--webhook-token-file=/x"])
         .expect_err("refused by the schema");
     assert!(err.contains("extraArgs"), "{err}");
 }

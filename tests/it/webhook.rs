@@ -34,15 +34,16 @@ fn raft_config() -> RaftConfig {
 /// A node whose membership is `members_extra` plus itself; with unreachable extras it can never
 /// elect a leader.
 pub async fn node(dir: &std::path::Path, unreachable_peers: usize) -> (Router, Replica) {
-    node_with_gossip(dir, unreachable_peers, None, 1).await
+    node_with_gossip(dir, unreachable_peers, None, 1, None).await
 }
 
-/// [`node`] with a gossip handle and a bootstrap expectation.
+/// [`node`] with a gossip handle, a bootstrap expectation and a webhook token.
 async fn node_with_gossip(
     dir: &std::path::Path,
     unreachable_peers: usize,
     gossip: Option<Gossip>,
     bootstrap_expect: u32,
+    webhook_token: Option<&str>,
 ) -> (Router, Replica) {
     let raft = RaftNode::start(dir, raft_config(), RemediationMachine)
         .await
@@ -95,6 +96,7 @@ async fn node_with_gossip(
         catalog: Catalog::load(vec![ops], "default"),
         body_limit: LIMIT,
         admin_token: None,
+        webhook_token: webhook_token.map(str::to_string),
         http: reqwest::Client::new(),
         metrics: openfero::metrics::Metrics::new(),
     };
@@ -123,6 +125,16 @@ fn post(body: impl Into<Body>, content_type: Option<&str>) -> Request<Body> {
 
 pub fn get(path: &str) -> Request<Body> {
     Request::get(path).body(Body::empty()).expect("request")
+}
+
+/// [`post`] of JSON with an `Authorization` header.
+fn post_with_auth(body: impl Into<Body>, authorization: &str) -> Request<Body> {
+    let mut req = post(body, Some("application/json"));
+    req.headers_mut().insert(
+        header::AUTHORIZATION,
+        authorization.parse().expect("header value"),
+    );
+    req
 }
 
 #[tokio::test]
@@ -273,7 +285,7 @@ async fn readiness_without_leader_follows_gossip_not_raft() {
     let net = Transport::in_memory();
     let own = gossip_node(&net, 1, 17001, &[17002]).await;
     // Two unreachable voters: no leader, ever.
-    let (app, replica) = node_with_gossip(dir.path(), 2, Some(own.clone()), 3).await;
+    let (app, replica) = node_with_gossip(dir.path(), 2, Some(own.clone()), 3, None).await;
     let (s, _, b) = send(&app, get("/readyz?leader=false")).await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "alone in gossip: {b}");
     assert_eq!(b["gossip"], false, "{b}");
@@ -358,4 +370,132 @@ async fn metrics_count_this_process_and_read_replicated_gauges() {
     ] {
         assert!(text.contains(needle), "missing {needle} in:\n{text}");
     }
+}
+
+#[tokio::test]
+async fn without_a_webhook_token_any_sender_is_accepted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (app, _replica) = node(dir.path(), 0).await;
+    let body = webhook("Open", "p-1", "firing", "2026-01-01T00:00:00Z").to_string();
+    let (s, _, b) = send(&app, post(body, Some("application/json"))).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // A sender configured with a token it does not need is not refused either.
+    let body = webhook("Open", "p-2", "firing", "2026-01-01T00:00:00Z").to_string();
+    let (s, _, b) = send(&app, post_with_auth(body, "Bearer unused")).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["recorded"], 1);
+}
+
+#[tokio::test]
+async fn webhook_token_refuses_senders_without_it_before_reading_the_body() {
+    const TOKEN: &str = "hook-s3cret-5b1d";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (app, replica) = node_with_gossip(dir.path(), 0, None, 1, Some(TOKEN)).await;
+    let applied_before = replica.status().last_applied;
+    let good = webhook("Guarded", "web-1", "firing", "2026-01-01T00:00:00Z").to_string();
+
+    let mut refused = vec![
+        ("no header", post(good.clone(), Some("application/json"))),
+        ("wrong token", post_with_auth(good.clone(), "Bearer wrong")),
+        (
+            "a prefix of the token",
+            post_with_auth(
+                good.clone(),
+                &format!("Bearer {}", &TOKEN[..TOKEN.len() - 1]),
+            ),
+        ),
+        (
+            "the token and more",
+            post_with_auth(good.clone(), &format!("Bearer {TOKEN}x")),
+        ),
+        ("no scheme", post_with_auth(good.clone(), TOKEN)),
+        (
+            "another scheme",
+            post_with_auth(good.clone(), &format!("Basic {TOKEN}")),
+        ),
+        // Checked before the content type, the body limit and the parser.
+        ("not JSON", post(good.clone(), Some("text/plain"))),
+        (
+            "oversized",
+            post(
+                format!("{{\"pad\": \"{}\"}}", "x".repeat(LIMIT + 1)),
+                Some("application/json"),
+            ),
+        ),
+        ("invalid", post("{\"alerts\": [", Some("application/json"))),
+    ];
+    // A body that records whether anyone read it.
+    let polled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = polled.clone();
+    let chunk = good.clone();
+    let watched = Body::from_stream(futures::stream::once(async move {
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok::<_, std::io::Error>(chunk)
+    }));
+    refused.push(("watched body", post_with_auth(watched, "Bearer wrong")));
+
+    for (what, req) in refused {
+        let (s, headers, b) = send(&app, req).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{what}: {b}");
+        assert_eq!(
+            b["error"], "a valid bearer token is required",
+            "{what}: {b}"
+        );
+        assert!(b["detail"].is_null(), "{what}: {b}");
+        assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer", "{what}");
+    }
+    assert!(
+        !polled.load(std::sync::atomic::Ordering::SeqCst),
+        "the body of a refused request is never read"
+    );
+    assert_eq!(
+        replica.status().last_applied,
+        applied_before,
+        "nothing of a refused request reached the log"
+    );
+    let (s, _, b) = send(&app, get("/api/alerts")).await;
+    assert_eq!((s, b), (StatusCode::OK, serde_json::json!([])));
+
+    // OpenFero's probe stays open.
+    let (s, _, b) = send(&app, get("/alerts")).await;
+    assert_eq!((s, b), (StatusCode::OK, Value::String("OK".into())));
+
+    // The right token is accepted (the scheme in any case, as RFC 9110 allows).
+    let (s, _, b) = send(&app, post_with_auth(good, &format!("Bearer {TOKEN}"))).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["recorded"], 1);
+    let other = webhook("Guarded", "web-2", "firing", "2026-01-01T00:00:00Z").to_string();
+    let (s, _, b) = send(&app, post_with_auth(other, &format!("bearer {TOKEN}"))).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (_, _, alerts) = send(&app, get("/api/alerts")).await;
+    assert_eq!(alerts.as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test]
+async fn an_empty_webhook_token_file_is_refused_at_start() {
+    use clap::Parser;
+    use openfero::config::{Cli, CliCommand};
+    let dir = tempfile::tempdir().expect("tempdir");
+    // An empty token would leave the webhook open although the operator asked for a token.
+    let token = dir.path().join("webhook-token");
+    std::fs::write(&token, " \n").expect("write token");
+    let cli = Cli::try_parse_from([
+        "openfero",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.path().join("data").to_str().expect("utf-8 path"),
+        "--webhook-token-file",
+        token.to_str().expect("utf-8 path"),
+    ])
+    .expect("valid flags");
+    let CliCommand::Serve(args) = cli.into_command() else {
+        panic!("serve");
+    };
+    let err = match openfero::app::start(*args).await {
+        Ok(_) => panic!("started with an empty webhook token"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("is empty"), "{err}");
 }

@@ -80,6 +80,15 @@ app.kubernetes.io/part-of: openfero
 {{- end }}
 {{- end }}
 
+{{/* Name of the Secret holding the webhook token ("" when there is none). */}}
+{{- define "openfero.webhookSecret" -}}
+{{- if .Values.webhookToken.existingSecret }}
+{{- .Values.webhookToken.existingSecret }}
+{{- else if .Values.webhookToken.value }}
+{{- printf "%s-webhook-token" (include "openfero.fullname" .) }}
+{{- end }}
+{{- end }}
+
 {{/* Stable in-cluster DNS name of pod $(POD_NAME), expanded by the kubelet. */}}
 {{- define "openfero.podHost" -}}
 {{- printf "$(POD_NAME).%s.$(POD_NAMESPACE).svc.%s" (include "openfero.headless" .) .Values.clusterDomain }}
@@ -102,6 +111,9 @@ app.kubernetes.io/part-of: openfero
 {{- end }}
 {{- if and .Values.adminToken.value .Values.adminToken.existingSecret }}
 {{- fail "set adminToken.value or adminToken.existingSecret, not both" }}
+{{- end }}
+{{- if and .Values.webhookToken.value .Values.webhookToken.existingSecret }}
+{{- fail "set webhookToken.value or webhookToken.existingSecret, not both" }}
 {{- end }}
 {{- if and (has "*" .Values.watchNamespaces) (gt (len .Values.watchNamespaces) 1) }}
 {{- fail "watchNamespaces: \"*\" (every namespace) cannot be combined with names" }}
