@@ -76,7 +76,8 @@ impl Replica {
 
     /// This node's leader identity, if it currently believes it leads.
     pub fn leader_id(&self) -> Option<LeaderId> {
-        let m = self.raft.metrics().borrow().clone();
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
         (m.state == ServerState::Leader && m.current_leader == Some(m.id)).then_some(LeaderId {
             term: m.current_term,
             node: m.id,

@@ -1,24 +1,27 @@
-//! SplitMix64: a tiny seeded generator, so a campaign replays from its printed seed.
+//! The campaign's seeded generator: rand's `StdRng`, so a campaign replays from its printed seed.
+
+use rand::rngs::StdRng;
+use rand::{Rng, RngCore, SeedableRng};
 
 #[derive(Debug, Clone)]
-pub struct SeededRng(u64);
+pub struct SeededRng(StdRng);
 
 impl SeededRng {
     pub fn new(seed: u64) -> Self {
-        Self(seed)
+        Self(StdRng::seed_from_u64(seed))
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
-    /// Uniform in `0..n` (`n > 0`).
+    /// Uniform in `0..n` (`0` when `n` is 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
+        if n == 0 {
+            0
+        } else {
+            self.0.random_range(0..n)
+        }
     }
 
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {

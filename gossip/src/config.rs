@@ -224,7 +224,7 @@ mod tests {
     fn valid() -> GossipConfig {
         GossipConfig {
             node_id: 1,
-            seeds: vec!["10.0.0.1:7946".into(), "openfero-headless:7946".into()],
+            seeds: vec!["192.0.2.1:7946".into(), "openfero-headless:7946".into()],
             ..GossipConfig::default()
         }
     }
@@ -302,7 +302,7 @@ mod tests {
             (
                 "advertise_addr",
                 GossipConfig {
-                    advertise_addr: "10.0.0.1:0".parse().expect("addr"),
+                    advertise_addr: "192.0.2.1:0".parse().expect("addr"),
                     ..valid()
                 },
             ),

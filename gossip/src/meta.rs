@@ -115,8 +115,8 @@ mod tests {
     fn full_meta_roundtrips() {
         let meta = NodeMeta {
             raft_id: 7,
-            raft_addr: "10.0.0.7:7000".into(),
-            api_addr: "10.0.0.7:8080".into(),
+            raft_addr: "192.0.2.7:7000".into(),
+            api_addr: "192.0.2.7:8080".into(),
             node_name: "openfero-2".into(),
             ordinal: Some(2),
             cluster_uuid: Some("4f1c".into()),

@@ -78,11 +78,11 @@ async fn metadata_updates_reach_the_other_nodes() -> anyhow::Result<()> {
     n3.wait_for(DEADLINE, |v| member(v, 2).is_some_and(|m| m.meta.leaving))
         .await?;
     // The general setter: other fields untouched.
-    n2.update_meta(|meta| meta.api_addr = "10.1.2.3:8080".to_string())
+    n2.update_meta(|meta| meta.api_addr = "192.0.2.3:8080".to_string())
         .await;
     let view = n1
         .wait_for(DEADLINE, |v| {
-            member(v, 2).is_some_and(|m| m.meta.api_addr == "10.1.2.3:8080")
+            member(v, 2).is_some_and(|m| m.meta.api_addr == "192.0.2.3:8080")
         })
         .await?;
     let two = member(&view, 2).expect("node 2 in view");

@@ -62,9 +62,13 @@ fn read_headers(state: &AppState) -> HeaderMap {
 /// leader's answer to relay.
 async fn consistent_read(
     state: &AppState,
+    consistent: Option<bool>,
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Result<Option<Response>, ApiError> {
+    if consistent != Some(true) {
+        return Ok(None);
+    }
     if state.replica.leader_id().is_some() {
         if state.replica.confirm_leadership().await {
             return Ok(None);
@@ -81,6 +85,27 @@ async fn consistent_read(
     forward(state, Method::GET, &path, headers, Bytes::new())
         .await
         .map(Some)
+}
+
+/// A list read off the runtime (a store scan), answered with the read headers.
+async fn read_list<R, V, F>(
+    state: &AppState,
+    read: F,
+    view: fn(R) -> V,
+) -> Result<Response, ApiError>
+where
+    R: Send + 'static,
+    V: serde::Serialize,
+    F: FnOnce(&crate::remediation::History) -> Result<Vec<R>, openfero_raft::KvError>
+        + Send
+        + 'static,
+{
+    let history = state.replica.history().clone();
+    let records = tokio::task::spawn_blocking(move || read(&history))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let body: Vec<V> = records.into_iter().map(view).collect();
+    Ok((read_headers(state), Json(body)).into_response())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -122,10 +147,8 @@ pub async fn alerts(
     query: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text(), json!(null)))?;
-    if query.consistent == Some(true) {
-        if let Some(answer) = consistent_read(&state, &uri, &headers).await? {
-            return Ok(answer);
-        }
+    if let Some(answer) = consistent_read(&state, query.consistent, &uri, &headers).await? {
+        return Ok(answer);
     }
     if let Some(s) = &query.status {
         if crate::alerts::AlertStatus::parse(s).is_none() {
@@ -141,12 +164,7 @@ pub async fn alerts(
         ..AlertFilter::default()
     };
     let limit = limit_of(query.limit)?;
-    let history = state.replica.history().clone();
-    let records = tokio::task::spawn_blocking(move || history.alerts(&filter, limit))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
-    let body: Vec<AlertView> = records.into_iter().map(AlertView::from).collect();
-    Ok((read_headers(&state), Json(body)).into_response())
+    read_list(&state, move |h| h.alerts(&filter, limit), AlertView::from).await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -179,10 +197,8 @@ pub async fn remediations(
     query: Result<Query<RemediationQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text(), json!(null)))?;
-    if query.consistent == Some(true) {
-        if let Some(answer) = consistent_read(&state, &uri, &headers).await? {
-            return Ok(answer);
-        }
+    if let Some(answer) = consistent_read(&state, query.consistent, &uri, &headers).await? {
+        return Ok(answer);
     }
     let filter = match &query.state {
         None => None,
@@ -191,12 +207,12 @@ pub async fn remediations(
         })?),
     };
     let limit = limit_of(query.limit)?;
-    let history = state.replica.history().clone();
-    let records = tokio::task::spawn_blocking(move || history.remediations(filter, limit))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
-    let body: Vec<RemediationView> = records.into_iter().map(RemediationView::from).collect();
-    Ok((read_headers(&state), Json(body)).into_response())
+    read_list(
+        &state,
+        move |h| h.remediations(filter, limit),
+        RemediationView::from,
+    )
+    .await
 }
 
 /// One remediation by id.
@@ -218,10 +234,8 @@ pub async fn remediation(
     query: Result<Query<ConsistentQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text(), json!(null)))?;
-    if query.consistent == Some(true) {
-        if let Some(answer) = consistent_read(&state, &uri, &headers).await? {
-            return Ok(answer);
-        }
+    if let Some(answer) = consistent_read(&state, query.consistent, &uri, &headers).await? {
+        return Ok(answer);
     }
     let rec = state
         .replica

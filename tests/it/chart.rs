@@ -113,7 +113,7 @@ fn expanded_args(sts: &Value, pod: &str) -> Vec<String> {
         .map(|a| {
             a.replace("$(POD_NAME)", pod)
                 .replace("$(POD_NAMESPACE)", NAMESPACE)
-                .replace("$(POD_IP)", "10.1.2.3")
+                .replace("$(POD_IP)", "192.0.2.3")
         })
         .collect()
 }
@@ -211,7 +211,7 @@ fn default_render_is_a_parallel_statefulset_with_a_pdb_and_flags_the_binary_acce
     );
     assert_eq!(
         serve.gossip_advertise.map(|a| a.to_string()).as_deref(),
-        Some("10.1.2.3:7946")
+        Some("192.0.2.3:7946")
     );
     assert_eq!(
         serve.raft_advertise.as_deref(),

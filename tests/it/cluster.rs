@@ -13,11 +13,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rand::seq::SliceRandom;
+use rand::Rng;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::cluster_support::{
-    agreed, ids_of, post_alert, view_at, wait_for, ClusterOptions, ClusterView, Formed, SeededRng,
+    agreed, ids_of, post_alert, seeded_rng, view_at, wait_for, ClusterOptions, ClusterView, Formed,
     TestCluster, MARKED,
 };
 use crate::support::webhook;
@@ -121,10 +123,10 @@ async fn three_nodes_started_together_form_one_cluster() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_started_in_random_order_with_random_delays_form_one_cluster() {
     for seed in seeds(&[0x5eed_0001, 0x5eed_0002, 0x5eed_0003]) {
-        let mut rng = SeededRng::new(seed);
+        let mut rng = seeded_rng(seed);
         let mut order = names(&["n1", "n2", "n3"]);
-        rng.shuffle(&mut order);
-        let delays: Vec<u64> = order.iter().map(|_| rng.below(1500)).collect();
+        order.shuffle(&mut rng);
+        let delays: Vec<u64> = order.iter().map(|_| rng.random_range(0..1500u64)).collect();
         println!("seed {seed}: start order {order:?}, delays before each start {delays:?} ms");
         let mut c = TestCluster::new(&["n1", "n2", "n3"], ClusterOptions::default());
         for (name, delay) in order.iter().zip(&delays) {
@@ -318,7 +320,7 @@ async fn leader_sigkill_under_load_loses_no_acknowledged_webhook_and_runs_nothin
             next.clone(),
         );
         let http = c.http.clone();
-        let mut rng = SeededRng::new(seed ^ (s + 1));
+        let mut rng = seeded_rng(seed ^ (s + 1));
         senders.push(tokio::spawn(async move {
             // Like Alertmanager: a refused notification is retried (after a short pause) until
             // it is acknowledged; then the next one.
@@ -332,7 +334,7 @@ async fn leader_sigkill_under_load_loses_no_acknowledged_webhook_and_runs_nothin
                 loop {
                     let url = {
                         let live = live.lock().expect("live");
-                        live[rng.below(live.len() as u64) as usize].clone()
+                        live[rng.random_range(0..live.len())].clone()
                     };
                     let why = match post_alert(&http, &url, &body).await {
                         Ok((StatusCode::OK, answer)) => {
@@ -829,7 +831,7 @@ async fn scaling_three_to_five_to_three_keeps_quorum_and_an_odd_number_of_voters
 async fn same_webhook_posted_to_two_nodes_at_once_creates_one_remediation() {
     let seed = seeds(&[0x5eed_0600])[0];
     println!("seed {seed}");
-    let mut rng = SeededRng::new(seed);
+    let mut rng = seeded_rng(seed);
     let mut c = TestCluster::new(&["n1", "n2", "n3"], ClusterOptions::default());
     c.start_all();
     let all = c.running();
@@ -838,7 +840,7 @@ async fn same_webhook_posted_to_two_nodes_at_once_creates_one_remediation() {
     let mut remediations = BTreeMap::new();
     for k in 0..ROUNDS {
         let mut pair = all.clone();
-        rng.shuffle(&mut pair);
+        pair.shuffle(&mut rng);
         let (a, b) = (&pair[0], &pair[1]);
         let pod = format!("pod-dup-{k}");
         let body = webhook(MARKED, &pod, "firing", STARTS_AT);
