@@ -133,6 +133,8 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
                     bootstrap_expect: args.bootstrap_expect,
                     ready: false,
                     leaving: false,
+                    last_log_index: None,
+                    applied_index: None,
                 },
             };
             Some(

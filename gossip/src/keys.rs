@@ -32,9 +32,13 @@ pub const BOOTSTRAP_EXPECT: &str = "bootstrap_expect";
 pub const READY: &str = "ready";
 /// Whether the member is shutting down (`"true"` / `"false"`).
 pub const LEAVING: &str = "leaving";
+/// Last Raft log index on the node (refreshed about once a second; empty until known).
+pub const LAST_LOG_INDEX: &str = "last_log_index";
+/// Last applied Raft log index on the node (refreshed about once a second).
+pub const APPLIED_INDEX: &str = "applied_index";
 
 /// All keys, in the order they are written at start-up ([`RAFT_ID`] last).
-pub const ALL: [&str; 9] = [
+pub const ALL: [&str; 11] = [
     RAFT_ADDR,
     API_ADDR,
     NODE_NAME,
@@ -43,5 +47,7 @@ pub const ALL: [&str; 9] = [
     BOOTSTRAP_EXPECT,
     READY,
     LEAVING,
+    LAST_LOG_INDEX,
+    APPLIED_INDEX,
     RAFT_ID,
 ];

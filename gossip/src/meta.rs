@@ -28,6 +28,10 @@ pub struct NodeMeta {
     pub ready: bool,
     /// Shutting down.
     pub leaving: bool,
+    /// Last log index of the node's replicated log, as it last reported it.
+    pub last_log_index: Option<u64>,
+    /// Last applied index of the node's replicated log, as it last reported it.
+    pub applied_index: Option<u64>,
 }
 
 impl NodeMeta {
@@ -52,6 +56,8 @@ impl NodeMeta {
             keys::BOOTSTRAP_EXPECT => self.bootstrap_expect.to_string(),
             keys::READY => encode_bool(self.ready),
             keys::LEAVING => encode_bool(self.leaving),
+            keys::LAST_LOG_INDEX => encode_opt_u64(self.last_log_index),
+            keys::APPLIED_INDEX => encode_opt_u64(self.applied_index),
             _ => String::new(),
         }
     }
@@ -76,6 +82,8 @@ impl NodeMeta {
                 .unwrap_or_default(),
             ready: get(keys::READY).is_some_and(decode_bool),
             leaving: get(keys::LEAVING).is_some_and(decode_bool),
+            last_log_index: get(keys::LAST_LOG_INDEX).and_then(|v| v.parse().ok()),
+            applied_index: get(keys::APPLIED_INDEX).and_then(|v| v.parse().ok()),
         }
     }
 }
@@ -89,6 +97,10 @@ fn decode_bool(value: &str) -> bool {
 }
 
 fn encode_opt_u32(value: Option<u32>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+fn encode_opt_u64(value: Option<u64>) -> String {
     value.map(|v| v.to_string()).unwrap_or_default()
 }
 
@@ -123,6 +135,8 @@ mod tests {
             bootstrap_expect: 3,
             ready: true,
             leaving: true,
+            last_log_index: Some(42),
+            applied_index: Some(41),
         };
         assert_eq!(roundtrip(&meta), meta);
     }

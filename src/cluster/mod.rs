@@ -151,7 +151,25 @@ pub async fn watch_membership(cluster: Cluster, stop: CancellationToken) {
     let mut metrics = replica.raft().metrics();
     let mut published: Option<String> = None;
     let mut was_member = false;
+    let mut indexes_sent: (Option<u64>, Option<u64>) = (None, None);
+    let mut indexes_at = tokio::time::Instant::now();
     loop {
+        // Progress for GET /admin/cluster on other nodes: at most once a second.
+        if let Some(g) = cluster.gossip() {
+            let now = {
+                let m = metrics.borrow();
+                (m.last_log_index, m.last_applied.map(|l| l.index))
+            };
+            if now != indexes_sent && indexes_at.elapsed() >= Duration::from_secs(1) {
+                g.update_meta(|meta| {
+                    meta.last_log_index = now.0;
+                    meta.applied_index = now.1;
+                })
+                .await;
+                indexes_sent = now;
+                indexes_at = tokio::time::Instant::now();
+            }
+        }
         let uuid = replica.raft().cluster_uuid();
         if uuid.is_some() && uuid != published {
             bootstrap::publish_uuid(&cluster).await;

@@ -44,6 +44,10 @@ pub struct NodeView {
     pub role: String,
     /// Leader only: the last log index replicated to this node.
     pub matched_index: Option<u64>,
+    /// The node's last log index (this node: now; others: as gossiped, about once a second).
+    pub last_log_index: Option<u64>,
+    /// The node's last applied index (this node: now; others: as gossiped).
+    pub applied_index: Option<u64>,
 }
 
 impl Cluster {
@@ -98,6 +102,16 @@ impl Cluster {
                     leaving: g.map(|g| g.meta.leaving),
                     role: role.to_string(),
                     matched_index,
+                    last_log_index: if id == replica.id() {
+                        m.last_log_index
+                    } else {
+                        g.and_then(|g| g.meta.last_log_index)
+                    },
+                    applied_index: if id == replica.id() {
+                        m.last_applied.map(|l| l.index)
+                    } else {
+                        g.and_then(|g| g.meta.applied_index)
+                    },
                 }
             })
             .collect();

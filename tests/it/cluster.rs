@@ -118,6 +118,29 @@ async fn three_nodes_started_together_form_one_cluster() {
             .expect("readyz");
         assert_eq!(ready.status(), 200, "{n} /readyz");
     }
+    // Every node reports every node's last log and applied index (others' through gossip).
+    for n in &all {
+        wait_for(
+            &format!("{n} to show the indexes of every node"),
+            FORM,
+            || async {
+                let v = c.view(n).await?;
+                let complete = all.iter().all(|want| {
+                    v.nodes.iter().any(|e| {
+                        &e.name == want
+                            && e.applied_index.is_some_and(|i| i > 0)
+                            && e.last_log_index >= e.applied_index
+                    })
+                });
+                if complete {
+                    Ok(())
+                } else {
+                    Err(format!("{v:?}"))
+                }
+            },
+        )
+        .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -128,6 +128,10 @@ pub struct NodeView {
     pub leaving: Option<bool>,
     pub role: String,
     pub matched_index: Option<u64>,
+    #[serde(default)]
+    pub last_log_index: Option<u64>,
+    #[serde(default)]
+    pub applied_index: Option<u64>,
 }
 
 impl ClusterView {

@@ -37,6 +37,8 @@ pub fn node_config(node_id: u64, port: u16, seeds: &[SocketAddr]) -> GossipConfi
             bootstrap_expect: 3,
             ready: false,
             leaving: false,
+            last_log_index: None,
+            applied_index: None,
         },
     }
 }
