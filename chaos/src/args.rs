@@ -36,10 +36,10 @@ pub struct Args {
     /// Seconds a heal may take to reach a stable leader and converged state.
     #[arg(long, default_value_t = 60)]
     pub converge_timeout_secs: u64,
-    /// Network faults (isolation, 2|3 split, packet loss) in network namespaces. Not
-    /// implemented yet: the campaign says so and runs process faults only.
+    /// Run every node on a 127.x loopback address even as root: no network namespaces, so no
+    /// network faults (isolation, splits, packet loss). Without root this is what happens anyway.
     #[arg(long)]
-    pub netns: bool,
+    pub loopback: bool,
     /// Run no campaign: check an evidence JSON file (as written to `evidence.json`, or built
     /// by chaos/k8s/chaos.sh from a real cluster), print the verdicts, exit 1 if one is broken.
     #[arg(long)]

@@ -16,6 +16,7 @@ use crate::cluster::{free_port, Cluster, NodeSpec, ELECTION_MAX};
 use crate::double::{self, CreateAttempt, Proxy};
 use crate::faults::{schedule, FaultKind};
 use crate::load::{tag, Acked, Load, LoadStats};
+use crate::netns::Topology;
 use crate::observe::{self, Observation};
 use crate::report::{FaultRecord, Report};
 use crate::rng::SeededRng;
@@ -23,13 +24,18 @@ use crate::rng::SeededRng;
 /// How long a fault keeps a node down or paused.
 const DOWNTIME: Duration = Duration::from_secs(3);
 
+/// Spare nodes for the scale-out (3 → 5, 5 → 7).
+const SPARES: usize = 2;
+/// The admin token of the campaign's nodes.
+const ADMIN_TOKEN: &str = "chaos-admin-token";
+
 struct Env {
     http: reqwest::Client,
     cluster: Cluster,
     double: openfero_kube_double::KubeDouble,
     creates: Arc<Mutex<Vec<CreateAttempt>>>,
     observations: Arc<Mutex<Vec<Observation>>>,
-    n: usize,
+    net: Option<Arc<Topology>>,
     _proxies: Vec<Proxy>,
 }
 
@@ -50,7 +56,18 @@ pub fn default_bin() -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
-pub async fn run(args: Args) -> anyhow::Result<Report> {
+/// Node names of a run: the members first, then the spares.
+pub fn node_names(nodes: usize) -> Vec<String> {
+    (1..=nodes + SPARES).map(|i| format!("n{i}")).collect()
+}
+
+/// Runs the campaign. With `net`, this thread already is in the harness namespace and every
+/// node gets its own namespace; without, nodes share 127.x loopback addresses.
+pub async fn run(
+    args: Args,
+    net: Option<Arc<Topology>>,
+    net_note: String,
+) -> anyhow::Result<Report> {
     if args.nodes < 3 || args.nodes.is_multiple_of(2) {
         bail!("--nodes must be odd and at least 3, not `{}`", args.nodes);
     }
@@ -74,7 +91,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         .prefix("openfero-chaos-")
         .tempdir()?;
 
-    let kinds = schedule(args.seed, args.cycles);
+    let kinds = schedule(args.seed, args.cycles, net.is_some());
     say(format!(
         "seed {} — {} nodes, {} cycles; schedule: {}",
         args.seed,
@@ -86,14 +103,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    let netns_note = if args.netns {
-        "network faults requested (--netns) but not implemented in this harness yet: isolation, \
-         2|3 splits and packet loss are skipped; process faults only"
-    } else {
-        "network faults (isolation, 2|3 split, packet loss) skipped: they need --netns \
-         (network namespaces + nftables as root), which this harness does not implement yet; \
-         nodes run on 127.x loopback addresses"
-    };
+    let netns_note = net_note.as_str();
     say(netns_note);
 
     let http = reqwest::Client::builder()
@@ -104,37 +114,55 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
     double::create_operarius(&http, &dbl).await?;
     let creates = Arc::new(Mutex::new(Vec::new()));
 
-    // Own loopback addresses for this run: 127.77.<pid % 250>.<10+i>.
-    let net = std::process::id() % 250;
+    let token_file = data.path().join("admin-token");
+    std::fs::write(&token_file, ADMIN_TOKEN)?;
+    // Addresses: a namespace each, or own loopback addresses 127.77.<pid % 250>.<10+i>.
+    let lo_net = std::process::id() % 250;
     let mut specs = Vec::new();
     let mut proxies = Vec::new();
-    for i in 0..args.nodes {
-        let name = format!("n{}", i + 1);
-        let ip = format!("127.77.{net}.{}", 10 + i);
-        let proxy = double::start_proxy(&name, &ip, &dbl, creates.clone()).await?;
+    for (i, name) in node_names(args.nodes).into_iter().enumerate() {
+        let (ip, netns, proxy_ip) = match &net {
+            Some(t) => {
+                let n = t.nodes.get(&name).context("node without a namespace")?;
+                (n.ip.clone(), Some(n.ns.clone()), t.harness_ip.clone())
+            }
+            None => {
+                let ip = format!("127.77.{lo_net}.{}", 10 + i);
+                (ip.clone(), None, ip)
+            }
+        };
+        let proxy = double::start_proxy(&name, &proxy_ip, &dbl, creates.clone()).await?;
         let kubeconfig = data.path().join(format!("kubeconfig-{name}"));
         std::fs::write(
             &kubeconfig,
             dbl.kubeconfig_yaml().replace(&dbl.url(), &proxy.url),
         )?;
         proxies.push(proxy);
+        // A namespace of its own has every port free.
+        let (api_port, gossip_port) = match netns {
+            Some(_) => (8080, 7946),
+            None => (free_port(&ip)?, free_port(&ip)?),
+        };
         specs.push(NodeSpec {
             name: name.clone(),
-            api_port: free_port(&ip)?,
-            gossip_port: free_port(&ip)?,
+            api_port,
+            gossip_port,
             ip,
             data_dir: data.path().join(format!("data-{name}")),
             kubeconfig,
+            netns,
         });
     }
-    let node_urls: Vec<(String, String)> =
+    // Every node, spares too, is observed; the load goes to the members (the Service's pods).
+    let all_urls: Vec<(String, String)> =
         specs.iter().map(|s| (s.name.clone(), s.url(""))).collect();
-    let mut cluster = Cluster::new(bin, specs, args.nodes, logs_dir.clone());
+    let node_urls: Vec<(String, String)> = all_urls[..args.nodes].to_vec();
+    let mut cluster = Cluster::new(bin, specs, args.nodes, token_file, logs_dir.clone());
     for n in cluster.names() {
         cluster.start(&n)?;
     }
     let observations = Arc::new(Mutex::new(Vec::new()));
-    let observer = observe::spawn_observer(http.clone(), node_urls.clone(), observations.clone());
+    let observer = observe::spawn_observer(http.clone(), all_urls, observations.clone());
     let completer = double::spawn_completer(http.clone(), dbl.clone());
     let mut env = Env {
         http: http.clone(),
@@ -142,7 +170,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         double: dbl.clone(),
         creates,
         observations,
-        n: args.nodes,
+        net,
         _proxies: proxies,
     };
 
@@ -202,6 +230,7 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
                 target: String::new(),
                 duration_ms: t0.elapsed().as_millis() as u64,
                 note: format!("could not inject: {e:#}"),
+                injected: false,
             },
         };
         say(format!(
@@ -388,6 +417,55 @@ async fn inject(env: &mut Env, kind: FaultKind, draw: u64) -> anyhow::Result<Fau
             }
             "all".to_string()
         }
+        FaultKind::ScaleOutIn => {
+            note = scale_out_in(env).await?;
+            "+2 -2".to_string()
+        }
+        FaultKind::IsolateLeader | FaultKind::IsolateFollower | FaultKind::Split => {
+            let t = if kind == FaultKind::IsolateFollower {
+                rng.pick(&followers).clone()
+            } else {
+                pick_leader()?
+            };
+            // The minority: the target alone, or (split) with followers up to (n - 1) / 2.
+            let mut minority = vec![t.clone()];
+            if kind == FaultKind::Split {
+                let mut rest = followers.clone();
+                while minority.len() < (names.len() - 1) / 2 && !rest.is_empty() {
+                    let i = rng.below(rest.len() as u64) as usize;
+                    minority.push(rest.remove(i));
+                }
+            }
+            let majority: Vec<String> = names
+                .iter()
+                .filter(|n| !minority.contains(n))
+                .cloned()
+                .collect();
+            let t0 = Instant::now();
+            let cut = partition(env, &minority, &majority).await;
+            if cut.is_ok() && Some(&t) == leader.as_ref() {
+                note = failover_note(env, &t, t0).await;
+            }
+            tokio::time::sleep((ELECTION_MAX * 3).saturating_sub(t0.elapsed())).await;
+            let healed = heal_all(env).await;
+            cut?;
+            healed?;
+            minority.join("+")
+        }
+        FaultKind::PacketLoss => {
+            let net = env.net.clone().context("network faults need --netns")?;
+            let mut res = Ok(());
+            for n in &names {
+                let peers: Vec<String> = names.iter().filter(|p| *p != n).cloned().collect();
+                res = res.and(net.lossy(n, &peers, LOSS_PERCENT).await);
+            }
+            tokio::time::sleep(ELECTION_MAX * 6).await;
+            let healed = heal_all(env).await;
+            res?;
+            healed?;
+            note = format!("{LOSS_PERCENT} % of peer packets dropped for 6 s");
+            "all".to_string()
+        }
     };
     Ok(FaultRecord {
         cycle: 0,
@@ -395,7 +473,115 @@ async fn inject(env: &mut Env, kind: FaultKind, draw: u64) -> anyhow::Result<Fau
         target,
         duration_ms: 0,
         note,
+        injected: true,
     })
+}
+
+/// Share of peer packets dropped by the packet-loss fault.
+const LOSS_PERCENT: u8 = 20;
+
+/// Cut `a` from `b` in both directions (rules in every node's namespace of both sides).
+async fn partition(env: &Env, a: &[String], b: &[String]) -> anyhow::Result<()> {
+    let net = env.net.clone().context("network faults need --netns")?;
+    for n in a {
+        net.cut(n, b).await?;
+    }
+    for n in b {
+        net.cut(n, a).await?;
+    }
+    Ok(())
+}
+
+/// Remove every rule from every node's namespace.
+async fn heal_all(env: &Env) -> anyhow::Result<()> {
+    let Some(net) = env.net.clone() else {
+        return Ok(());
+    };
+    let mut res = Ok(());
+    for n in env.cluster.specs.keys() {
+        res = res.and(net.heal(n).await);
+    }
+    res
+}
+
+async fn wait_voters(env: &Env, want: usize, within: Duration) -> Option<Duration> {
+    let t0 = Instant::now();
+    while t0.elapsed() < within {
+        for n in env.cluster.live() {
+            if let Ok(v) =
+                observe::view(&env.http, &env.cluster.spec(&n).url("/admin/cluster")).await
+            {
+                if v.leader.is_some() && v.voters.len() == want {
+                    return Some(t0.elapsed());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
+}
+
+/// Scale out by the two spares, wait until they are voters, then scale in as docs/deploy.md
+/// says: remove them through the admin API while they run, stop them, delete their data.
+async fn scale_out_in(env: &mut Env) -> anyhow::Result<String> {
+    let base = env.cluster.members.clone();
+    let spares = env.cluster.spares();
+    if spares.len() < SPARES {
+        bail!("no spare nodes");
+    }
+    for s in &spares {
+        env.cluster.wipe(s)?;
+        env.cluster.start(s)?;
+        env.cluster.members.push(s.clone());
+    }
+    let grown = env.cluster.members.len();
+    let out = wait_voters(env, grown, Duration::from_secs(60)).await;
+    let mut note = match out {
+        Some(d) => format!("{} voters after {} ms; ", grown, d.as_millis()),
+        None => format!("{grown} voters not reached within 60 s; "),
+    };
+    // Highest ordinal first, as a StatefulSet scales in.
+    for s in spares.iter().rev() {
+        let id = observe::view(&env.http, &env.cluster.spec(s).url("/admin/cluster"))
+            .await
+            .map(|v| v.node);
+        let removed = match id {
+            Ok(id) => remove_node(env, &base, &id).await,
+            Err(e) => Err(anyhow::anyhow!(e)),
+        };
+        if let Err(e) = removed {
+            note.push_str(&format!("remove {s}: {e:#}; "));
+        }
+        env.cluster.terminate(s);
+        env.cluster.wipe(s)?;
+        env.cluster.members.retain(|m| m != s);
+    }
+    match wait_voters(env, base.len(), Duration::from_secs(60)).await {
+        Some(d) => note.push_str(&format!("{} voters after {} ms", base.len(), d.as_millis())),
+        None => note.push_str(&format!("{} voters not reached within 60 s", base.len())),
+    }
+    Ok(note)
+}
+
+/// `POST /admin/cluster/nodes/{id}/remove` to the base members until one accepts (30 s).
+async fn remove_node(env: &Env, via: &[String], id: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        for n in via {
+            let url = env
+                .cluster
+                .spec(n)
+                .url(&format!("/admin/cluster/nodes/{id}/remove"));
+            match env.http.post(&url).bearer_auth(ADMIN_TOKEN).send().await {
+                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) => last = format!("{} {}", r.status(), r.text().await.unwrap_or_default()),
+                Err(e) => last = e.to_string(),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    bail!("not removed within 30 s: {last}")
 }
 
 /// How long until a live node other than `old` reports itself leader (at most the downtime).
@@ -496,7 +682,7 @@ async fn converge(env: &mut Env, cycle: usize, fault: &str, timeout: Duration) -
             }
         }
         if why.is_empty() {
-            why = disagreement(&states, env.n, &mut cp, start);
+            why = disagreement(&states, env.cluster.members.len(), &mut cp, start);
         }
         cp.applied = states.iter().map(|(n, s)| (n.clone(), s.applied)).collect();
         cp.digests = states

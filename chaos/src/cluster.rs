@@ -25,6 +25,9 @@ pub const FAST: &[&str] = &[
     "100",
     "--promote-after-secs",
     "1",
+    // Room for a scale-out by two on a 5-node campaign.
+    "--max-voters",
+    "7",
 ];
 
 /// Longest election timeout of [`FAST`]; a pause longer than this (plus the lease) makes the
@@ -105,6 +108,8 @@ pub struct NodeSpec {
     pub data_dir: PathBuf,
     /// The kubeconfig pointing at this node's proxy in front of the shared API double.
     pub kubeconfig: PathBuf,
+    /// The network namespace the node runs in (`--netns`), else the harness's own.
+    pub netns: Option<String>,
 }
 
 impl NodeSpec {
@@ -146,6 +151,11 @@ pub struct Cluster {
     pub running: BTreeMap<String, Running>,
     pub seeds: Vec<String>,
     pub bootstrap_expect: usize,
+    /// Nodes that belong to the cluster now (the first `bootstrap_expect` specs, plus the
+    /// ones a scale-out added); the other specs are spares.
+    pub members: Vec<String>,
+    /// Bearer token file of the admin API (removals during a scale-in).
+    pub admin_token_file: PathBuf,
     pub logs_dir: PathBuf,
     /// Every log file written, for the panic scan.
     pub all_logs: Vec<(String, PathBuf)>,
@@ -157,23 +167,41 @@ impl Cluster {
         bin: PathBuf,
         specs: Vec<NodeSpec>,
         bootstrap_expect: usize,
+        admin_token_file: PathBuf,
         logs_dir: PathBuf,
     ) -> Self {
         let seeds = specs.iter().map(NodeSpec::gossip).collect();
+        let members = specs
+            .iter()
+            .take(bootstrap_expect)
+            .map(|s| s.name.clone())
+            .collect();
         Self {
             bin,
             specs: specs.into_iter().map(|s| (s.name.clone(), s)).collect(),
             running: BTreeMap::new(),
             seeds,
             bootstrap_expect,
+            members,
+            admin_token_file,
             logs_dir,
             all_logs: Vec::new(),
             starts: 0,
         }
     }
 
+    /// The members (not the spares).
     pub fn names(&self) -> Vec<String> {
-        self.specs.keys().cloned().collect()
+        self.members.clone()
+    }
+
+    /// Spares: specs that are not members now.
+    pub fn spares(&self) -> Vec<String> {
+        self.specs
+            .keys()
+            .filter(|n| !self.members.contains(n))
+            .cloned()
+            .collect()
     }
 
     pub fn spec(&self, name: &str) -> &NodeSpec {
@@ -185,7 +213,15 @@ impl Cluster {
             bail!("{name} is already running");
         }
         let spec = self.specs[name].clone();
-        let mut cmd = Command::new(&self.bin);
+        let mut cmd = match &spec.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                // `ip netns exec` execs the binary: the PID is openfero's own.
+                c.args(["netns", "exec", ns]).arg(&self.bin);
+                c
+            }
+            None => Command::new(&self.bin),
+        };
         cmd.arg("serve")
             .args(["--node-name", &spec.name])
             .args(["--listen", &spec.api()])
@@ -198,6 +234,8 @@ impl Cluster {
             .arg("--kubeconfig")
             .arg(&spec.kubeconfig)
             .args(["--watch-namespaces", crate::double::NS])
+            .arg("--admin-token-file")
+            .arg(&self.admin_token_file)
             .args(FAST)
             .env("OPENFERO_LOG", "info,openfero=debug");
         self.starts += 1;

@@ -22,17 +22,44 @@ pub enum FaultKind {
     WipeRestart,
     /// SIGTERM and restart every node, one after the other.
     RollingRestart,
+    /// Two fresh nodes join (3 → 5, or 5 → 7) and become voters; then the two are removed
+    /// through the admin API and stopped, their data deleted, as docs/deploy.md describes.
+    ScaleOutIn,
+    /// nftables: the leader loses its peers (not its clients) for three election timeouts.
+    IsolateLeader,
+    /// nftables: a follower loses its peers for three election timeouts.
+    IsolateFollower,
+    /// nftables: a minority holding the leader (2 of 5; 1 of 3) is cut from the majority.
+    Split,
+    /// nftables `numgen`: every node drops 20 % of its peers' packets for six seconds.
+    PacketLoss,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 6] = [
+    pub const PROCESS: [FaultKind; 7] = [
         FaultKind::KillLeader,
         FaultKind::KillFollower,
         FaultKind::PauseLeader,
         FaultKind::PauseFollower,
         FaultKind::WipeRestart,
         FaultKind::RollingRestart,
+        FaultKind::ScaleOutIn,
     ];
+    pub const NETWORK: [FaultKind; 4] = [
+        FaultKind::IsolateLeader,
+        FaultKind::IsolateFollower,
+        FaultKind::Split,
+        FaultKind::PacketLoss,
+    ];
+
+    /// Kinds a run can inject: network faults only with network namespaces.
+    pub fn available(network: bool) -> Vec<FaultKind> {
+        let mut v = Self::PROCESS.to_vec();
+        if network {
+            v.extend(Self::NETWORK);
+        }
+        v
+    }
 }
 
 impl fmt::Display for FaultKind {
@@ -45,17 +72,17 @@ impl fmt::Display for FaultKind {
     }
 }
 
-/// Faults of every cycle. The first six cycles cover every kind once (in a seeded order), so
-/// even a short CI campaign injects each; later cycles draw weighted kinds (rolling restarts
-/// are slow, so rarer).
-pub fn schedule(seed: u64, cycles: usize) -> Vec<FaultKind> {
+/// Faults of every cycle. The first cycles cover every available kind once (in a seeded
+/// order), so even a short CI campaign injects each; later cycles draw weighted kinds (rolling
+/// restarts and scaling are slow, so rarer).
+pub fn schedule(seed: u64, cycles: usize, network: bool) -> Vec<FaultKind> {
     let mut rng = SeededRng::new(seed ^ 0x5eed_fa17);
-    let mut first = FaultKind::ALL.to_vec();
+    let mut first = FaultKind::available(network);
     for i in (1..first.len()).rev() {
         let j = rng.below(i as u64 + 1) as usize;
         first.swap(i, j);
     }
-    let weighted = [
+    let mut weighted = vec![
         FaultKind::KillLeader,
         FaultKind::KillLeader,
         FaultKind::KillFollower,
@@ -64,7 +91,18 @@ pub fn schedule(seed: u64, cycles: usize) -> Vec<FaultKind> {
         FaultKind::PauseFollower,
         FaultKind::WipeRestart,
         FaultKind::RollingRestart,
+        FaultKind::ScaleOutIn,
     ];
+    if network {
+        weighted.extend([
+            FaultKind::IsolateLeader,
+            FaultKind::IsolateLeader,
+            FaultKind::IsolateFollower,
+            FaultKind::Split,
+            FaultKind::Split,
+            FaultKind::PacketLoss,
+        ]);
+    }
     (0..cycles)
         .map(|i| {
             if i < first.len() {
@@ -82,11 +120,18 @@ mod tests {
 
     #[test]
     fn the_schedule_replays_and_covers_every_kind_early() {
-        let a = schedule(7, 20);
-        assert_eq!(a, schedule(7, 20));
-        let mut head = a[..6].to_vec();
-        head.sort();
-        assert_eq!(head, FaultKind::ALL.to_vec());
-        assert_eq!(schedule(7, 3).len(), 3);
+        for network in [false, true] {
+            let kinds = FaultKind::available(network);
+            let a = schedule(7, 30, network);
+            assert_eq!(a, schedule(7, 30, network));
+            let mut head = a[..kinds.len()].to_vec();
+            head.sort();
+            assert_eq!(head, kinds);
+            assert_eq!(schedule(7, 3, network).len(), 3);
+            assert!(
+                a.iter().all(|k| network || !FaultKind::NETWORK.contains(k)),
+                "no network fault without namespaces"
+            );
+        }
     }
 }

@@ -8,23 +8,91 @@ mod cluster;
 mod double;
 mod faults;
 mod load;
+mod netns;
 mod observe;
 mod report;
 mod rng;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let args = args::Args::parse();
     if let Some(path) = &args.check_evidence {
         return check_evidence(path, args.strict_goals);
     }
+    // Namespaces are made, and this thread moved into the harness's, before the runtime
+    // starts: every thread and socket made afterwards lives there.
+    let (net, note) = match network(&args) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("openfero-chaos: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => {
+            let code = rt.block_on(campaign_main(args, net.clone(), note));
+            // Every node is killed (guards) before the namespaces go.
+            drop(rt);
+            code
+        }
+        Err(e) => {
+            eprintln!("openfero-chaos: tokio runtime: {e}");
+            ExitCode::from(2)
+        }
+    };
+    drop(net);
+    code
+}
+
+/// The namespaces of this run, or why there are none.
+fn network(args: &args::Args) -> anyhow::Result<(Option<Arc<netns::Topology>>, String)> {
+    if args.loopback {
+        return Ok((
+            None,
+            "network faults skipped (--loopback): nodes run on 127.x loopback addresses".into(),
+        ));
+    }
+    if let Some(why) = netns::unavailable() {
+        return Ok((
+            None,
+            format!(
+                "network faults (isolation, splits, packet loss) skipped: {why}; nodes run on \
+                 127.x loopback addresses"
+            ),
+        ));
+    }
+    netns::sweep_stale();
+    let t = netns::Topology::create(&campaign::node_names(args.nodes))?;
+    t.enter_harness()?;
+    let note = format!(
+        "network namespaces {}-*: harness {} ({}), nodes {}; network faults by nftables",
+        t.harness_ns.trim_end_matches("-h"),
+        t.harness_ip,
+        t.harness_ns,
+        t.nodes
+            .iter()
+            .map(|(n, x)| format!("{n}={}", x.ip))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    Ok((Some(Arc::new(t)), note))
+}
+
+async fn campaign_main(
+    args: args::Args,
+    net: Option<Arc<netns::Topology>>,
+    note: String,
+) -> ExitCode {
     let dir = args.report_dir.clone();
     // Ctrl-C or SIGTERM drops the campaign: every process guard kills its node by PID, the
-    // temp data dirs are removed.
+    // temp data dirs are removed, then main deletes the namespaces.
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(t) => t,
         Err(e) => {
@@ -33,13 +101,13 @@ async fn main() -> ExitCode {
         }
     };
     let outcome = tokio::select! {
-        r = campaign::run(args) => r,
+        r = campaign::run(args, net, note) => r,
         _ = tokio::signal::ctrl_c() => {
-            eprintln!("openfero-chaos: interrupted; nodes killed, data removed");
+            eprintln!("openfero-chaos: interrupted; nodes killed, data and namespaces removed");
             return ExitCode::from(130);
         }
         _ = term.recv() => {
-            eprintln!("openfero-chaos: terminated; nodes killed, data removed");
+            eprintln!("openfero-chaos: terminated; nodes killed, data and namespaces removed");
             return ExitCode::from(143);
         }
     };

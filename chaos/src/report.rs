@@ -19,6 +19,9 @@ pub struct FaultRecord {
     pub target: String,
     pub duration_ms: u64,
     pub note: String,
+    /// False when the fault could not be injected (the note says why): the run fails, since a
+    /// campaign whose faults did not happen proves nothing about them.
+    pub injected: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -60,7 +63,10 @@ pub struct Report {
     pub stable_leader_after_heal: Percentiles,
     pub converged_after_heal: Percentiles,
     pub verdicts: Vec<Verdict>,
-    /// Whether the run fails: a broken safety invariant (or goal, with --strict-goals).
+    /// Faults that could not be injected.
+    pub faults_not_injected: usize,
+    /// Whether the run fails: a broken safety invariant (or goal, with --strict-goals), or a
+    /// fault that could not be injected.
     pub failed: bool,
 }
 
@@ -86,9 +92,11 @@ impl Report {
                 .unwrap_or(0)
         };
         let heals: Vec<_> = ev.checkpoints.iter().filter(|c| c.cycle > 0).collect();
-        let failed = verdicts
-            .iter()
-            .any(|v| !v.held && (v.kind == Kind::Safety || args.strict_goals));
+        let faults_not_injected = faults.iter().filter(|f| !f.injected).count();
+        let failed = faults_not_injected > 0
+            || verdicts
+                .iter()
+                .any(|v| !v.held && (v.kind == Kind::Safety || args.strict_goals));
         let distinct: std::collections::BTreeSet<&str> =
             ev.acked.iter().map(|a| a.event_id.as_str()).collect();
         Self {
@@ -113,6 +121,7 @@ impl Report {
                 heals.iter().filter_map(|c| c.converged_ms).collect(),
             ),
             verdicts,
+            faults_not_injected,
             failed,
         }
     }
@@ -189,6 +198,13 @@ impl Report {
             for e in &v.evidence {
                 let _ = writeln!(s, "      {e}");
             }
+        }
+        if self.faults_not_injected > 0 {
+            let _ = writeln!(
+                s,
+                "\n{} fault(s) could not be injected (see the notes above): the run fails",
+                self.faults_not_injected
+            );
         }
         let _ = writeln!(
             s,
