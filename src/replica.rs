@@ -19,6 +19,9 @@ pub enum ProposeError {
     Internal(String),
 }
 
+/// Longest wait for a quorum to confirm this node's leadership before it acts.
+pub const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Cheap-to-clone handle over the Raft node and its applied state.
 #[derive(Clone)]
 pub struct Replica {
@@ -85,8 +88,19 @@ impl Replica {
     }
 
     /// Confirm with a quorum that this node still leads (openraft 0.9 has no check-quorum
-    /// step-down, so a partitioned leader would otherwise keep acting).
+    /// step-down, so a partitioned leader would otherwise keep acting). Bounded: openraft's
+    /// `ensure_linearizable` also waits for this node to apply up to the read index, without
+    /// a deadline; a leader that cannot confirm within [`CONFIRM_TIMEOUT`] does not act now.
     pub async fn confirm_leadership(&self) -> bool {
-        self.raft.raft().ensure_linearizable().await.is_ok()
+        match tokio::time::timeout(CONFIRM_TIMEOUT, self.raft.raft().ensure_linearizable()).await {
+            Ok(r) => r.is_ok(),
+            Err(_) => {
+                tracing::warn!(
+                    timeout_ms = CONFIRM_TIMEOUT.as_millis() as u64,
+                    "leadership not confirmed in time"
+                );
+                false
+            }
+        }
     }
 }

@@ -231,6 +231,37 @@ impl Store {
         Some(object)
     }
 
+    /// The objects of `id` (in `ns`, or all) as they were at resourceVersion `rv`, in key
+    /// order: the current objects with every later change undone. `None` when the history no
+    /// longer reaches back to `rv` (compacted), as the API server answers `410 Expired` then.
+    pub fn objects_at(&self, id: &ResourceId, ns: Option<&str>, rv: u64) -> Option<Vec<Value>> {
+        if rv < self.compacted_rv {
+            return None;
+        }
+        let mut at: BTreeMap<ObjectKey, Value> = self
+            .objects
+            .get(id)
+            .into_iter()
+            .flat_map(|m| m.iter())
+            .filter(|((n, _), _)| ns.is_none_or(|want| n == want))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for c in self.history.iter().rev().take_while(|c| c.rv > rv) {
+            if &c.resource != id {
+                continue;
+            }
+            let key = key_of(&c.object);
+            if ns.is_some_and(|want| key.0 != want) {
+                continue;
+            }
+            match &c.old {
+                Some(old) => at.insert(key, old.clone()),
+                None => at.remove(&key),
+            };
+        }
+        Some(at.into_values().collect())
+    }
+
     /// Changes committed after `rv`, oldest first.
     pub fn history_after(&self, rv: u64) -> Vec<Arc<Change>> {
         self.history.iter().filter(|c| c.rv > rv).cloned().collect()

@@ -271,34 +271,70 @@ fn unhex(s: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-/// The objects a list request selects, in `(namespace, name)` order.
-fn selected(store: &Store, t: &Target, q: &ListQuery) -> Vec<Value> {
-    store
-        .objects(&t.rt.id(), t.ns.as_deref())
-        .filter(|o| q.labels.matches(o) && q.fields.matches(o))
-        .cloned()
-        .collect()
+/// The objects a list request selects, in `(namespace, name)` order, as of `rv` (`None`:
+/// now); `None` when `rv` is older than the kept history.
+fn selected(store: &Store, t: &Target, q: &ListQuery, rv: Option<u64>) -> Option<Vec<Value>> {
+    let keep = |o: &Value| q.labels.matches(o) && q.fields.matches(o);
+    match rv {
+        None => Some(
+            store
+                .objects(&t.rt.id(), t.ns.as_deref())
+                .filter(|o| keep(o))
+                .cloned()
+                .collect(),
+        ),
+        Some(rv) => Some(
+            store
+                .objects_at(&t.rt.id(), t.ns.as_deref(), rv)?
+                .into_iter()
+                .filter(keep)
+                .collect(),
+        ),
+    }
 }
 
-/// `GET` of a collection (not a watch).
+/// `GET` of a collection (not a watch). Like the API server, every page of a paginated list
+/// comes from one snapshot: the continue token carries the resourceVersion of the first page,
+/// later pages show objects as they were then, and every page reports that resourceVersion
+/// (a watch started from it replays everything that changed while the pages were read). A
+/// token older than the kept history is answered `410 Expired`.
 pub fn list(store: &Store, t: &Target, q: &ListQuery) -> Result<Value, ApiError> {
-    let mut items = selected(store, t, q);
-    if let Some(token) = q.continue_token.as_deref().filter(|s| !s.is_empty()) {
-        let after = unhex(token)
-            .and_then(|s| {
-                s.split_once('/')
-                    .map(|(a, b)| (a.to_string(), b.to_string()))
-            })
-            .ok_or_else(|| ApiError::bad_request(format!("invalid continue token `{token}`")))?;
-        items.retain(|o| crate::store::key_of(o) > after);
+    let token = q.continue_token.as_deref().filter(|s| !s.is_empty());
+    let (snapshot_rv, after) = match token {
+        None => (store.current_rv(), None),
+        Some(token) => {
+            let bad = || ApiError::bad_request(format!("invalid continue token `{token}`"));
+            let text = unhex(token).ok_or_else(bad)?;
+            let mut parts = text.splitn(3, '/');
+            let rv = parts
+                .next()
+                .and_then(|r| r.parse::<u64>().ok())
+                .ok_or_else(bad)?;
+            let ns = parts.next().ok_or_else(bad)?.to_string();
+            let name = parts.next().ok_or_else(bad)?.to_string();
+            (rv, Some((ns, name)))
+        }
+    };
+    let mut items = match after {
+        None => selected(store, t, q, None),
+        Some(_) => selected(store, t, q, Some(snapshot_rv)),
     }
-    let mut metadata = json!({"resourceVersion": store.current_rv().to_string()});
+    .ok_or_else(|| {
+        ApiError::expired(
+            "The provided continue parameter is too old to display a consistent list result. \
+             You can start a new list without the continue parameter.",
+        )
+    })?;
+    if let Some(after) = &after {
+        items.retain(|o| &crate::store::key_of(o) > after);
+    }
+    let mut metadata = json!({"resourceVersion": snapshot_rv.to_string()});
     if let Some(limit) = q.limit.filter(|l| *l > 0 && *l < items.len()) {
         let remaining = items.len() - limit;
         items.truncate(limit);
         if let Some(last) = items.last() {
             let (ns, name) = crate::store::key_of(last);
-            metadata["continue"] = json!(hex(&format!("{ns}/{name}")));
+            metadata["continue"] = json!(hex(&format!("{snapshot_rv}/{ns}/{name}")));
             metadata["remainingItemCount"] = json!(remaining);
         }
     }
@@ -575,7 +611,7 @@ pub fn delete_collection(
     dry_run: bool,
 ) -> Result<Value, ApiError> {
     let mut deleted = Vec::new();
-    for object in selected(store, t, q) {
+    for object in selected(store, t, q, None).unwrap_or_default() {
         let (ns, name) = crate::store::key_of(&object);
         let scoped = Target {
             ns: t.rt.namespaced.then_some(ns),

@@ -12,6 +12,10 @@ use tracing::{debug, warn};
 use crate::operarios::{Operarius, API_VERSION, KIND};
 use crate::remediation::OperariusStats;
 
+/// Status and Events are best effort and written from the executor's loop: a slow API server
+/// must not hold remediations back for longer than this per write.
+const REPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Writes status and Events for operarios. Cheap to clone.
 #[derive(Clone)]
 pub struct Reporter {
@@ -61,12 +65,16 @@ impl Reporter {
             action: reason.into(),
             secondary: None,
         };
-        if let Err(e) = self
-            .recorder
-            .publish(&ev, &Self::reference(namespace, name))
-            .await
-        {
-            warn!(error = %e, operarius = %format!("{namespace}/{name}"), reason, "cannot publish event");
+        let reference = Self::reference(namespace, name);
+        let publish = self.recorder.publish(&ev, &reference);
+        match tokio::time::timeout(REPORT_TIMEOUT, publish).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                warn!(error = %e, operarius = %format!("{namespace}/{name}"), reason, "cannot publish event")
+            }
+            Err(_) => {
+                warn!(operarius = %format!("{namespace}/{name}"), reason, "cannot publish event: timed out")
+            }
         }
     }
 
@@ -85,13 +93,16 @@ impl Reporter {
                 "lastExecutionStatus": stats.last_status.map(|s| s.as_str()),
             }
         });
-        match api
-            .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(_) => debug!(operarius = %format!("{namespace}/{name}"), "status patched"),
-            Err(e) => {
+        let params = PatchParams::default();
+        let patch = Patch::Merge(&patch);
+        let call = api.patch_status(name, &params, &patch);
+        match tokio::time::timeout(REPORT_TIMEOUT, call).await {
+            Ok(Ok(_)) => debug!(operarius = %format!("{namespace}/{name}"), "status patched"),
+            Ok(Err(e)) => {
                 warn!(error = %e, operarius = %format!("{namespace}/{name}"), "cannot patch status")
+            }
+            Err(_) => {
+                warn!(operarius = %format!("{namespace}/{name}"), "cannot patch status: timed out")
             }
         }
     }
