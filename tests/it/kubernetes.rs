@@ -627,3 +627,52 @@ async fn leader_killed_during_job_creation_gives_exactly_one_job() {
         .count();
     assert_eq!(creates, 1, "one successful create");
 }
+
+/// A second firing of the same alert (same fingerprint, a new `startsAt`) within the
+/// operarius' deduplication ttl is recorded as skipped, creates no Job, and is announced with a
+/// `Skipped` Event on the Operarius that names the cooldown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_within_the_cooldown_is_skipped_with_an_event_and_no_job() {
+    let env = env().await;
+    apply(
+        &env,
+        &operarius(
+            "cooled",
+            "DiskFull",
+            "firing",
+            "deduplication: {enabled: true, ttl: 3600}",
+        ),
+    )
+    .await;
+    wait_catalog(&env, "ops/cooled").await;
+
+    let first = alert_body("DiskFull", "db-1", "firing");
+    let (id, name) = expected_ids("DiskFull", "db-1", "firing", "cooled");
+    post(&env, &first).await;
+    job(&env, &name).await;
+    env.double.complete_job(NS, &name).expect("complete");
+    remediation_state(&env, &id, "succeeded").await;
+
+    let mut again = first.clone();
+    again["alerts"][0]["startsAt"] = json!("2026-01-01T01:00:00Z");
+    let answer = post(&env, &again).await;
+    let second = &answer["alerts"][0]["remediations"][0];
+    assert_eq!(second["state"], "skipped", "{answer}");
+    assert_ne!(second["id"], id.as_str(), "a new event, a new remediation");
+
+    let skipped = events_with_reason(&env, "Skipped").await;
+    let note = skipped[0].note.clone().unwrap_or_default();
+    assert!(note.contains("cooldown"), "{note}");
+    assert_eq!(
+        skipped[0]
+            .regarding
+            .as_ref()
+            .and_then(|r| r.name.as_deref()),
+        Some("cooled")
+    );
+    assert_eq!(
+        env.double.count_requests("POST", "/jobs"),
+        1,
+        "no Job for the skipped remediation"
+    );
+}
