@@ -231,6 +231,8 @@ pub async fn run(
                 duration_ms: t0.elapsed().as_millis() as u64,
                 note: format!("could not inject: {e:#}"),
                 injected: false,
+                stable_leader_ms: None,
+                converged_ms: None,
             },
         };
         say(format!(
@@ -474,6 +476,8 @@ async fn inject(env: &mut Env, kind: FaultKind, draw: u64) -> anyhow::Result<Fau
         duration_ms: 0,
         note,
         injected: true,
+        stable_leader_ms: None,
+        converged_ms: None,
     })
 }
 

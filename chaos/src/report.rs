@@ -22,6 +22,9 @@ pub struct FaultRecord {
     /// False when the fault could not be injected (the note says why): the run fails, since a
     /// campaign whose faults did not happen proves nothing about them.
     pub injected: bool,
+    /// After the heal: time to one stable leader and to full convergence (from the checkpoint).
+    pub stable_leader_ms: Option<u64>,
+    pub converged_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -80,6 +83,13 @@ impl Report {
         verdicts: Vec<Verdict>,
         elapsed: Duration,
     ) -> Self {
+        let mut faults = faults;
+        for f in faults.iter_mut() {
+            if let Some(cp) = ev.checkpoints.iter().find(|c| c.cycle == f.cycle) {
+                f.stable_leader_ms = cp.stable_leader_ms;
+                f.converged_ms = cp.converged_ms;
+            }
+        }
         let mut faults_by_kind = BTreeMap::new();
         for f in &faults {
             *faults_by_kind.entry(f.kind.to_string()).or_insert(0) += 1;
@@ -177,13 +187,16 @@ impl Report {
         );
         let _ = writeln!(s, "faults:");
         for f in &self.faults {
+            let ms = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
             let _ = writeln!(
                 s,
-                "  cycle {:>3}: {:<16} {:<4} {:>6} ms {}",
+                "  cycle {:>3}: {:<16} {:<5} {:>6} ms  leader {:>5} ms  converged {:>5} ms  {}",
                 f.cycle,
                 f.kind.to_string(),
                 f.target,
                 f.duration_ms,
+                ms(f.stable_leader_ms),
+                ms(f.converged_ms),
                 f.note
             );
         }
