@@ -2,12 +2,15 @@
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
+use std::sync::{Arc, OnceLock};
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{
     Entry, ErrorSubject, ErrorVerb, LogId, LogState, OptionalSend, RaftLogReader, StorageError,
     StorageIOError, Vote,
 };
+
+use tokio::sync::mpsc;
 
 use super::{Durability, TREE_LOG, TREE_META};
 use crate::codec;
@@ -33,6 +36,33 @@ pub struct LogStore {
     durability: Durability,
     log: sled::Tree,
     meta: sled::Tree,
+    flusher: Arc<OnceLock<mpsc::UnboundedSender<LogFlushed<TypeConfig>>>>,
+}
+
+/// Group commit: appends write to sled and hand their callback here; one flush (+ fdatasync)
+/// then covers every append queued while the previous flush ran, and the callbacks fire in
+/// append order. openraft's core is not held up by the disk, so it keeps appending (and
+/// replicating) the next entries while this flush runs — the leader's and the followers'
+/// flushes overlap instead of following each other.
+async fn flush_loop(
+    durability: Durability,
+    mut rx: mpsc::UnboundedReceiver<LogFlushed<TypeConfig>>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut waiting = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            waiting.push(more);
+        }
+        // Every callback was queued after its batch reached sled, so this flush covers them.
+        let res = durability.flush().await;
+        for cb in waiting {
+            cb.log_io_completed(
+                res.as_ref()
+                    .map(|_| ())
+                    .map_err(|e| std::io::Error::new(e.kind(), e.to_string())),
+            );
+        }
+    }
 }
 
 impl LogStore {
@@ -41,6 +71,7 @@ impl LogStore {
             durability,
             log: db.open_tree(TREE_LOG)?,
             meta: db.open_tree(TREE_META)?,
+            flusher: Arc::new(OnceLock::new()),
         })
     }
 
@@ -173,8 +204,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .apply_batch(batch)
             .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Write, e))?;
         // Durability: openraft may count these entries towards a quorum only once they are on
-        // disk, so the callback fires after the flush, never before.
-        callback.log_io_completed(self.durability.flush().await);
+        // disk, so the callback fires after the flush, never before (see `flush_loop`).
+        let flusher = self.flusher.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(flush_loop(self.durability.clone(), rx));
+            tx
+        });
+        if let Err(mpsc::error::SendError(callback)) = flusher.send(callback) {
+            // The flusher is gone (runtime shutting down): flush here.
+            callback.log_io_completed(self.durability.flush().await);
+        }
         Ok(())
     }
 
