@@ -4,6 +4,18 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::faults::FaultKind;
+
+fn parse_fault(s: &str) -> Result<FaultKind, String> {
+    serde_json::from_value(serde_json::Value::String(s.trim().to_string())).map_err(|_| {
+        let all: Vec<String> = FaultKind::available(true)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        format!("unknown fault `{s}` (one of: {})", all.join(", "))
+    })
+}
+
 /// Start a real openfero cluster on loopback, drive Alertmanager-style load at it, inject
 /// faults on a seeded schedule and check the invariants. Exits 1 when one is broken.
 #[derive(Debug, Clone, Parser)]
@@ -15,6 +27,10 @@ pub struct Args {
     /// Fault cycles: fault under load, heal, convergence, checkpoint.
     #[arg(long, default_value_t = 6)]
     pub cycles: usize,
+    /// These faults, in this order, instead of the seeded schedule (comma-separated kinds,
+    /// e.g. `kill-leader,split`); `--cycles` is then their number.
+    #[arg(long, value_delimiter = ',', value_parser = parse_fault)]
+    pub faults: Option<Vec<FaultKind>>,
     /// Seed of the fault schedule and the load (printed; replay with the same seed).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

@@ -91,12 +91,22 @@ pub async fn run(
         .prefix("openfero-chaos-")
         .tempdir()?;
 
-    let kinds = schedule(args.seed, args.cycles, net.is_some());
+    let kinds = match &args.faults {
+        Some(list) => {
+            if net.is_none() {
+                if let Some(k) = list.iter().find(|k| FaultKind::NETWORK.contains(k)) {
+                    bail!("`{k}` needs network namespaces (root, without --loopback)");
+                }
+            }
+            list.clone()
+        }
+        None => schedule(args.seed, args.cycles, net.is_some()),
+    };
     say(format!(
         "seed {} — {} nodes, {} cycles; schedule: {}",
         args.seed,
         args.nodes,
-        args.cycles,
+        kinds.len(),
         kinds
             .iter()
             .map(ToString::to_string)

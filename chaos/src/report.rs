@@ -52,6 +52,8 @@ pub struct Report {
     pub seed: u64,
     pub nodes: usize,
     pub cycles: usize,
+    /// The command line that replays this campaign's schedule.
+    pub replay: String,
     pub elapsed_secs: u64,
     pub network_faults: String,
     pub faults: Vec<FaultRecord>,
@@ -71,6 +73,22 @@ pub struct Report {
     /// Whether the run fails: a broken safety invariant (or goal, with --strict-goals), or a
     /// fault that could not be injected.
     pub failed: bool,
+}
+
+fn replay_command(args: &Args) -> String {
+    let mut cmd = format!("openfero-chaos --nodes {}", args.nodes);
+    match &args.faults {
+        Some(list) => {
+            let kinds: Vec<String> = list.iter().map(ToString::to_string).collect();
+            cmd.push_str(&format!(" --faults {}", kinds.join(",")));
+        }
+        None => cmd.push_str(&format!(" --cycles {}", args.cycles)),
+    }
+    cmd.push_str(&format!(" --seed {}", args.seed));
+    if args.loopback {
+        cmd.push_str(" --loopback");
+    }
+    cmd
 }
 
 impl Report {
@@ -112,7 +130,8 @@ impl Report {
         Self {
             seed: args.seed,
             nodes: args.nodes,
-            cycles: args.cycles,
+            cycles: faults.len(),
+            replay: replay_command(args),
             elapsed_secs: elapsed.as_secs(),
             network_faults: network_faults.to_string(),
             faults,
@@ -143,11 +162,7 @@ impl Report {
             "openfero chaos campaign — seed {}, {} nodes, {} cycles, {} s",
             self.seed, self.nodes, self.cycles, self.elapsed_secs
         );
-        let _ = writeln!(
-            s,
-            "replay: openfero-chaos --nodes {} --cycles {} --seed {}",
-            self.nodes, self.cycles, self.seed
-        );
+        let _ = writeln!(s, "replay: {}", self.replay);
         let _ = writeln!(s, "note: {}\n", self.network_faults);
         let _ = writeln!(s, "faults by kind:");
         for (k, n) in &self.faults_by_kind {
