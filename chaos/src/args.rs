@@ -64,3 +64,25 @@ pub struct Args {
     #[arg(long)]
     pub strict_goals: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_parse_by_kebab_name_and_unknown_names_list_the_choices() {
+        let args = Args::try_parse_from(["openfero-chaos", "--faults", "kill-leader,split"])
+            .expect("parses");
+        assert_eq!(
+            args.faults,
+            Some(vec![FaultKind::KillLeader, FaultKind::Split])
+        );
+        let err = Args::try_parse_from(["openfero-chaos", "--faults", "kill-leader,meteor"])
+            .expect_err("meteor is no fault")
+            .to_string();
+        assert!(
+            err.contains("unknown fault `meteor`") && err.contains("packet-loss"),
+            "{err}"
+        );
+    }
+}
