@@ -254,3 +254,65 @@ impl Drop for Topology {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Runs `op` on a thread of its own inside namespace `ns` (sockets it makes stay there).
+    fn in_ns<T: Send + 'static>(ns: &str, op: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("{NETNS_DIR}/{ns}");
+        std::thread::spawn(move || {
+            let f = std::fs::File::open(&path).expect("open namespace");
+            nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            op()
+        })
+        .join()
+        .expect("namespace thread")
+    }
+
+    fn connects(from_ns: &str, to: SocketAddr) -> bool {
+        in_ns(from_ns, move || {
+            TcpStream::connect_timeout(&to, Duration::from_millis(300)).is_ok()
+        })
+    }
+
+    #[tokio::test]
+    async fn nodes_reach_each_other_until_cut_again_after_heal_and_nothing_is_left() {
+        if let Some(why) = unavailable() {
+            eprintln!("skipped: {why}");
+            return;
+        }
+        let names = vec!["n1".to_string(), "n2".to_string()];
+        let t = Topology::create(&names).expect("create namespaces");
+        let n1 = t.nodes["n1"].clone();
+        let n2 = t.nodes["n2"].clone();
+        let ip = n2.ip.clone();
+        let listener =
+            in_ns(&n2.ns, move || TcpListener::bind((ip.as_str(), 0))).expect("listen in n2");
+        let to = listener.local_addr().expect("addr");
+        std::thread::spawn(move || for _ in listener.incoming() {});
+
+        assert!(connects(&n1.ns, to), "n1 reaches n2 over the bridge");
+        assert!(connects(&t.harness_ns, to), "the harness reaches n2");
+        t.cut("n2", &["n1".to_string()]).await.expect("cut");
+        assert!(!connects(&n1.ns, to), "cut: n1 no longer reaches n2");
+        assert!(connects(&t.harness_ns, to), "cut keeps the harness");
+        t.heal("n2").await.expect("heal");
+        assert!(connects(&n1.ns, to), "healed");
+        t.heal("n2").await.expect("healing twice is fine");
+
+        let made: Vec<String> = t.created.clone();
+        assert_eq!(made.len(), 4, "hub, harness, two nodes: {made:?}");
+        drop(t);
+        for ns in made {
+            assert!(
+                !std::path::Path::new(&format!("{NETNS_DIR}/{ns}")).exists(),
+                "{ns} removed"
+            );
+        }
+    }
+}
