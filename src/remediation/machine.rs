@@ -98,7 +98,8 @@ fn save_remediation(kv: &mut KvTxn<'_>, rec: &RemediationRecord) -> Result<(), K
     Ok(())
 }
 
-fn alert_context(ingest: &Ingest, ev: &AlertEvent) -> AlertContext {
+/// The alert as the selector and the templates see it: the event within its notification.
+pub(super) fn alert_context(ingest: &Ingest, ev: &AlertEvent) -> AlertContext {
     let n = &ingest.notification;
     AlertContext {
         status: ev.status.clone(),
@@ -244,19 +245,15 @@ fn decide(
         start_index: None,
     };
     let cooldown_key = keys::cooldown(&key, &alert.fingerprint);
-    if let Some(secs) = def.cooldown_secs.filter(|s| *s > 0) {
-        if let Some(until) = kv.get_as::<i64>(&cooldown_key)? {
-            if now < until {
-                rec.state = RemediationState::Skipped;
-                rec.reason = Some(format!(
-                    "cooldown: `{key}` already remediated alert `{}` within {secs}s (until {})",
-                    alert.fingerprint,
-                    crate::time::format_ms(until)
-                ));
-                rec.finished_at_ms = Some(now);
-                return Ok(rec);
-            }
-        }
+    let until = match def.cooldown_secs {
+        Some(s) if s > 0 => kv.get_as::<i64>(&cooldown_key)?,
+        _ => None,
+    };
+    if let Some(until) = active_cooldown(def, until, now) {
+        rec.state = RemediationState::Skipped;
+        rec.reason = Some(cooldown_reason(def, &alert.fingerprint, until));
+        rec.finished_at_ms = Some(now);
+        return Ok(rec);
     }
     match render(def, alert) {
         Ok(rendered) => {
@@ -273,6 +270,22 @@ fn decide(
         }
     }
     Ok(rec)
+}
+
+/// The end of the cooldown (`until`, as stored for this operarius and alert) that keeps `def`
+/// from running again at `now_ms`, if any.
+pub(super) fn active_cooldown(def: &OperariusDef, until: Option<i64>, now_ms: i64) -> Option<i64> {
+    def.cooldown_secs.filter(|s| *s > 0)?;
+    until.filter(|u| now_ms < *u)
+}
+
+pub(super) fn cooldown_reason(def: &OperariusDef, fingerprint: &str, until: i64) -> String {
+    format!(
+        "cooldown: `{}` already remediated alert `{fingerprint}` within {}s (until {})",
+        def.key(),
+        def.cooldown_secs.unwrap_or(0),
+        crate::time::format_ms(until)
+    )
 }
 
 fn start(
@@ -598,6 +611,68 @@ spec:
         );
         let c = summary(h.apply(ingest(62_000, &[("a", "firing", "2024-01-01T00:09:00Z")])));
         assert_eq!(c.alerts[0].remediations[0].state, RemediationState::Pending);
+    }
+
+    fn history(h: &Harness) -> crate::remediation::History {
+        crate::remediation::History::new(openfero_raft::KvReader::new_for_tests(h.tree.clone()))
+    }
+
+    fn ingest_of(c: CommandV1) -> Ingest {
+        match c {
+            CommandV1::IngestAlerts(i) => i,
+            other => panic!("not an ingest: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn preview_decides_what_apply_decides_and_writes_nothing() {
+        use crate::remediation::{preview, Verdict};
+        let mut h = Harness::new();
+        h.apply(catalog(OP));
+        let before: Vec<_> = h.tree.iter().collect::<Result<_, _>>().expect("scan");
+
+        let first = ingest(
+            1_000,
+            &[
+                ("a", "firing", "2024-01-01T00:00:00Z"),
+                ("b", "resolved", "2024-01-01T00:00:00Z"),
+            ],
+        );
+        let p = preview(&history(&h), &ingest_of(first.clone())).expect("preview");
+        let after: Vec<_> = h.tree.iter().collect::<Result<_, _>>().expect("scan");
+        assert_eq!(before, after, "a preview writes nothing");
+        assert_eq!(p.catalog_size, 1);
+        assert_eq!(p.alerts[0].verdict(), Verdict::Runs);
+        assert_eq!(p.alerts[1].verdict(), Verdict::NoMatch);
+        let chosen = p.alerts[0].selected().expect("selected").clone();
+        assert_eq!(chosen.operarius, "ops/restart");
+        let job = chosen.rendered.as_ref().expect("rendered");
+        assert_eq!(job.command, vec!["/bin/echo", "a"]);
+
+        // Apply decides the same remediation, job name and rendering.
+        let s = summary(h.apply(first.clone()));
+        let rec = history(&h)
+            .remediation(&s.alerts[0].remediations[0].id)
+            .expect("read")
+            .expect("exists");
+        assert_eq!(rec.id, chosen.remediation_id);
+        assert_eq!(rec.job_name, chosen.job_name);
+        assert_eq!(rec.rendered.as_ref(), Some(job));
+
+        let again = preview(&history(&h), &ingest_of(first)).expect("preview");
+        assert_eq!(again.alerts[0].verdict(), Verdict::AlreadyRecorded);
+        let later = preview(
+            &history(&h),
+            &ingest_of(ingest(30_000, &[("a", "firing", "2024-01-01T00:05:00Z")])),
+        )
+        .expect("preview");
+        assert_eq!(
+            later.alerts[0].verdict(),
+            Verdict::Skipped,
+            "within the 60 s cooldown"
+        );
+        let s = summary(h.apply(ingest(30_000, &[("a", "firing", "2024-01-01T00:05:00Z")])));
+        assert_eq!(s.alerts[0].remediations[0].state, RemediationState::Skipped);
     }
 
     #[test]

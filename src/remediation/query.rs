@@ -4,7 +4,7 @@ use openfero_raft::{codec, KvError, KvReader};
 
 use super::keys;
 use super::record::{AlertRecord, OperariusStats, RemediationRecord, RemediationState};
-use crate::ids::RemediationId;
+use crate::ids::{EventId, RemediationId};
 use crate::operarios::OperariusDef;
 
 /// Which alerts to list.
@@ -152,6 +152,22 @@ impl History {
     /// The alert with sequence number `seq`, if still held.
     pub fn alert(&self, seq: u64) -> Result<Option<AlertRecord>, KvError> {
         self.reader.get_as(&keys::with_seq(keys::ALERT, seq))
+    }
+
+    /// The sequence number of the alert recorded for `event`, if it is recorded (and not pruned).
+    pub fn event_seq(&self, event: &EventId) -> Result<Option<u64>, KvError> {
+        self.reader
+            .get_as(&keys::with_str(keys::EVENT, event.as_str()))
+    }
+
+    /// Until when (ms) the operarius `operarius` (`namespace/name`) keeps a cooldown on the alert
+    /// `fingerprint`, as last recorded (an expired one may not have been pruned yet).
+    pub fn cooldown_until(
+        &self,
+        operarius: &str,
+        fingerprint: &str,
+    ) -> Result<Option<i64>, KvError> {
+        self.reader.get_as(&keys::cooldown(operarius, fingerprint))
     }
 
     /// Newest first, at most `limit`, optionally only in one state.
