@@ -1,10 +1,11 @@
 //! The pages: alerts, remediation detail, operarios (with the "try it" form), cluster.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::Html;
+use axum::http::{HeaderName, StatusCode};
+use axum::response::{Html, IntoResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -163,15 +164,17 @@ fn item(history: &History, a: AlertRecord) -> Result<AlertItem, ApiError> {
     })
 }
 
-/// `GET /`: alerts grouped by alertname, filtered and paginated on the server.
+/// `GET /`: alerts grouped by alertname, filtered and paginated on the server. The
+/// `Server-Timing` header splits the server time into the list and the chart.
 pub async fn alerts(
     State(state): State<AppState>,
     query: Result<Query<AlertsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Html<String>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text(), json!(null)))?;
     let now = now_ms();
     let (filter, before) = query.filter(now)?;
-    let (groups, next, buckets) = blocking(state.replica.history(), move |h| {
+    let (groups, next, buckets, timing) = blocking(state.replica.history(), move |h| {
+        let started = Instant::now();
         let page = h.alerts_page(&filter, before, PAGE_SIZE)?;
         let mut groups: Vec<Group> = Vec::new();
         for a in page.alerts {
@@ -185,12 +188,18 @@ pub async fn alerts(
                 }),
             }
         }
+        let listed = Instant::now();
         let buckets = chart::buckets(&h, now)?;
-        Ok((groups, page.next_before, buckets))
+        let timing = format!(
+            "list;dur={:.2}, chart;dur={:.2}",
+            (listed - started).as_secs_f64() * 1e3,
+            listed.elapsed().as_secs_f64() * 1e3
+        );
+        Ok((groups, page.next_before, buckets, timing))
     })
     .await?;
     let count: usize = groups.iter().map(|g| g.alerts.len()).sum();
-    render(
+    let html = render(
         "alerts.html",
         json!({
             "page": "alerts",
@@ -203,8 +212,11 @@ pub async fn alerts(
             "older_href": next.map(|n| query.href(Some(n))),
             "newest_href": query.href(None),
         }),
-    )
-    .map(Html)
+    )?;
+    Ok((
+        [(HeaderName::from_static("server-timing"), timing)],
+        Html(html),
+    ))
 }
 
 struct Step {
