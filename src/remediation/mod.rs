@@ -2,6 +2,7 @@
 //! read side used by the API and the executor.
 
 mod command;
+pub mod hourly;
 mod job_name;
 pub mod keys;
 mod machine;

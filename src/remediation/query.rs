@@ -1,9 +1,11 @@
 //! The read side: local, consistent-per-key views of the applied state.
 
+use std::ops::ControlFlow;
+
 use openfero_raft::{codec, KvError, KvReader};
 
 use super::keys;
-use super::record::{AlertRecord, OperariusStats, RemediationRecord, RemediationState};
+use super::record::{AlertHead, AlertRecord, OperariusStats, RemediationRecord, RemediationState};
 use crate::ids::{EventId, RemediationId};
 use crate::operarios::OperariusDef;
 
@@ -33,30 +35,68 @@ pub struct AlertPage {
 }
 
 impl AlertFilter {
-    fn accepts(&self, a: &AlertRecord) -> bool {
+    /// The filter ready to test many records: the search text lowercased once.
+    fn prepare(&self) -> Prepared<'_> {
+        Prepared {
+            filter: self,
+            q: self.q.as_ref().map(|q| q.to_lowercase()),
+            buf: String::new(),
+        }
+    }
+}
+
+struct Prepared<'f> {
+    filter: &'f AlertFilter,
+    q: Option<String>,
+    /// Reused for lowercasing what is searched.
+    buf: String,
+}
+
+impl Prepared<'_> {
+    /// Received before the `since` bound (the scan, newest first, can stop).
+    fn is_older(&self, a: &AlertHead<'_>) -> bool {
+        self.filter.since_ms.is_some_and(|t| a.received_at_ms < t)
+    }
+
+    fn accepts(&mut self, a: &AlertHead<'_>) -> bool {
+        let f = self.filter;
         let label_is = |name: &str, want: &Option<String>| {
             want.as_ref()
                 .is_none_or(|w| a.labels.get(name).is_some_and(|v| v == w))
         };
-        if self.status.as_ref().is_some_and(|s| &a.status != s)
-            || self.alertname.as_ref().is_some_and(|n| &a.alertname != n)
-            || self.since_ms.is_some_and(|t| a.received_at_ms < t)
-            || !label_is("severity", &self.severity)
-            || !label_is("namespace", &self.namespace)
+        if f.status.as_ref().is_some_and(|s| a.status != s)
+            || f.alertname.as_ref().is_some_and(|n| a.alertname != n)
+            || self.is_older(a)
+            || !label_is("severity", &f.severity)
+            || !label_is("namespace", &f.namespace)
         {
             return false;
         }
-        match &self.q {
-            None => true,
-            Some(q) => {
-                let q = q.to_lowercase();
-                let hit = |s: &str| s.to_lowercase().contains(&q);
-                hit(&a.alertname)
-                    || hit(&a.fingerprint)
-                    || a.labels.iter().any(|(k, v)| hit(k) || hit(v))
-                    || a.annotations.values().any(|v| hit(v))
-            }
+        let Some(q) = &self.q else {
+            return true;
+        };
+        let buf = &mut self.buf;
+        let mut hit = |s: &str| contains_lowercase(s, q, buf);
+        hit(a.alertname)
+            || hit(a.fingerprint)
+            || a.labels.0.iter().any(|(k, v)| hit(k) || hit(v))
+            || a.annotations.0.iter().any(|(_, v)| hit(v))
+    }
+}
+
+/// Whether `hay`, lowercased, contains `needle` (already lowercase); `buf` is scratch space, so
+/// that ASCII text (alert labels nearly always are) is lowercased without allocating.
+fn contains_lowercase(hay: &str, needle: &str, buf: &mut String) -> bool {
+    if hay.is_ascii() {
+        if hay.len() < needle.len() {
+            return false;
         }
+        buf.clear();
+        buf.push_str(hay);
+        buf.make_ascii_lowercase();
+        buf.contains(needle)
+    } else {
+        hay.to_lowercase().contains(needle)
     }
 }
 
@@ -71,25 +111,19 @@ impl History {
         Self { reader }
     }
 
+    pub(super) fn reader(&self) -> &KvReader {
+        &self.reader
+    }
+
     /// Newest first, at most `limit`.
     pub fn alerts(&self, filter: &AlertFilter, limit: usize) -> Result<Vec<AlertRecord>, KvError> {
-        let mut out = Vec::new();
-        for item in self.reader.iter_prefix(keys::ALERT).rev() {
-            if out.len() >= limit {
-                break;
-            }
-            let (_, v) = item?;
-            let rec: AlertRecord = codec::decode(&v)?;
-            if filter.accepts(&rec) {
-                out.push(rec);
-            }
-        }
-        Ok(out)
+        Ok(self.alerts_page(filter, None, limit)?.alerts)
     }
 
     /// Newest first: at most `limit` alerts accepted by `filter` with a sequence number below
     /// `before` (all when `None`). Records are received in sequence order, so a `since_ms`
-    /// filter stops the scan at the first older record.
+    /// filter stops the scan at the first older record. The filter looks at each record's
+    /// borrowed [`AlertHead`]; only the records kept are decoded whole.
     pub fn alerts_page(
         &self,
         filter: &AlertFilter,
@@ -97,21 +131,23 @@ impl History {
         limit: usize,
     ) -> Result<AlertPage, KvError> {
         let end = keys::with_seq(keys::ALERT, before.unwrap_or(u64::MAX));
+        let mut filter = filter.prepare();
         let mut page = AlertPage::default();
-        for item in self.reader.iter_prefix_rev_before(keys::ALERT, &end) {
-            let (_, v) = item?;
-            let rec: AlertRecord = codec::decode(&v)?;
-            if filter.since_ms.is_some_and(|t| rec.received_at_ms < t) {
-                return Ok(page);
-            }
-            if filter.accepts(&rec) {
-                if page.alerts.len() == limit {
-                    page.next_before = page.alerts.last().map(|a| a.seq);
-                    return Ok(page);
+        self.reader
+            .scan_rev_before(keys::ALERT, &end, |_, v| -> Result<_, KvError> {
+                let head: AlertHead<'_> = codec::decode_prefix(v)?;
+                if filter.is_older(&head) {
+                    return Ok(ControlFlow::Break(()));
                 }
-                page.alerts.push(rec);
-            }
-        }
+                if filter.accepts(&head) {
+                    if page.alerts.len() == limit {
+                        page.next_before = page.alerts.last().map(|a| a.seq);
+                        return Ok(ControlFlow::Break(()));
+                    }
+                    page.alerts.push(codec::decode(v)?);
+                }
+                Ok(ControlFlow::Continue(()))
+            })?;
         Ok(page)
     }
 
@@ -289,5 +325,24 @@ impl History {
     /// Alerts currently held (after retention).
     pub fn live_alerts(&self) -> Result<u64, KvError> {
         Ok(self.reader.get_as(keys::LIVE_ALERTS)?.unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_lowercase;
+
+    #[test]
+    fn search_is_case_insensitive_for_ascii_and_unicode() {
+        let mut buf = String::new();
+        assert!(contains_lowercase("Pod-DB-1", "db-1", &mut buf));
+        assert!(!contains_lowercase("db", "db-1", &mut buf));
+        assert!(contains_lowercase(
+            "ÜBERLAST im Cluster",
+            "überlast",
+            &mut buf
+        ));
+        assert!(!contains_lowercase("Überlast", "last!", &mut buf));
+        assert!(contains_lowercase("anything", "", &mut buf));
     }
 }

@@ -65,6 +65,15 @@ async fn alerts_page_groups_filters_and_marks_unremediated_alerts() {
         "both HighLatency alerts"
     );
     assert!(html.contains("<svg"), "the chart");
+    // The current hour's bars count what was just posted (the last bar is this hour).
+    let last = html.rsplit("<title>alerts ").next().expect("an alerts bar");
+    assert!(last.contains(": 2 firing"), "{last}");
+    let resolved = html
+        .split("<title>alerts ")
+        .filter(|t| t.contains("resolved</title>"))
+        .last()
+        .expect("resolved bar");
+    assert!(resolved.contains(": 1 resolved"), "{resolved}");
 
     let (_, html) = page(&app, "/?status=resolved").await;
     assert!(
