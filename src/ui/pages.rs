@@ -389,6 +389,7 @@ pub async fn operarios(State(state): State<AppState>) -> Result<Html<String>, Ap
         "operarios.html",
         json!({
             "page": "operarios",
+            "live": false,
             "about": about(),
             "ops": ops,
             "payload": sample_webhook(&defs),
@@ -475,6 +476,7 @@ fn try_page(
         "try.html",
         json!({
             "page": "operarios",
+            "live": false,
             "about": about(),
             "payload": payload,
             "result": result,
@@ -496,12 +498,34 @@ fn shell_word(s: &str) -> String {
     }
 }
 
-/// `GET /cluster`.
+/// How often the cluster page re-renders itself: gossip and replication progress are not log
+/// entries, so the event stream alone would not show them.
+const CLUSTER_REFRESH_MS: u64 = 2000;
+
+/// `GET /cluster`: every node's Raft role, gossip state and replication progress; live.
 pub async fn cluster(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
     let view = state.cluster.view().await;
+    // Lag: entries the node has yet to apply, against the leader's last log index.
+    let leader_last = view
+        .nodes
+        .iter()
+        .find(|n| Some(&n.id) == view.leader.as_ref())
+        .and_then(|n| n.last_log_index);
+    let lags: Vec<Option<u64>> = view
+        .nodes
+        .iter()
+        .map(|n| Some(leader_last?.saturating_sub(n.applied_index?)))
+        .collect();
     render(
         "cluster.html",
-        json!({ "page": "cluster", "about": about(), "c": view }),
+        json!({
+            "page": "cluster",
+            "about": about(),
+            "c": view,
+            "lags": lags,
+            "refresh_ms": CLUSTER_REFRESH_MS,
+            "as_of": format_ms(now_ms()),
+        }),
     )
     .map(Html)
 }
