@@ -75,12 +75,43 @@ impl Prepared<'_> {
         let Some(q) = &self.q else {
             return true;
         };
+        if q.contains('\0') {
+            let buf = &mut self.buf;
+            let mut hit = |s: &str| contains_lowercase(s, q, buf);
+            return hit(a.alertname)
+                || hit(a.fingerprint)
+                || a.labels.0.iter().any(|(k, v)| hit(k) || hit(v))
+                || a.annotations.0.iter().any(|(_, v)| hit(v));
+        }
+        // Every searched text lowercased into one buffer, NUL-separated (a search text without
+        // NUL cannot match across two of them), searched once.
         let buf = &mut self.buf;
-        let mut hit = |s: &str| contains_lowercase(s, q, buf);
-        hit(a.alertname)
-            || hit(a.fingerprint)
-            || a.labels.0.iter().any(|(k, v)| hit(k) || hit(v))
-            || a.annotations.0.iter().any(|(_, v)| hit(v))
+        buf.clear();
+        let mut add = |s: &str| {
+            push_lowercase(buf, s);
+            buf.push('\0');
+        };
+        add(a.alertname);
+        add(a.fingerprint);
+        for (k, v) in &a.labels.0 {
+            add(k);
+            add(v);
+        }
+        for (_, v) in &a.annotations.0 {
+            add(v);
+        }
+        buf.contains(q.as_str())
+    }
+}
+
+/// Append `s` lowercased; ASCII text (alert labels nearly always are) without allocating.
+fn push_lowercase(buf: &mut String, s: &str) {
+    if s.is_ascii() {
+        let start = buf.len();
+        buf.push_str(s);
+        buf[start..].make_ascii_lowercase();
+    } else {
+        buf.push_str(&s.to_lowercase());
     }
 }
 
@@ -330,7 +361,71 @@ impl History {
 
 #[cfg(test)]
 mod tests {
-    use super::contains_lowercase;
+    use std::collections::BTreeMap;
+
+    use super::{contains_lowercase, AlertFilter};
+    use crate::ids::EventId;
+    use crate::remediation::record::{AlertHead, AlertRecord};
+
+    fn record() -> AlertRecord {
+        let labels: BTreeMap<String, String> = [
+            ("alertname", "DiskFull"),
+            ("pod", "DB-1"),
+            ("zone", "Zürich"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        AlertRecord {
+            seq: 1,
+            event_id: EventId("e".into()),
+            fingerprint: "ab12".into(),
+            status: "firing".into(),
+            alertname: "DiskFull".into(),
+            labels,
+            annotations: [("summary".to_string(), "Disk nearly full".to_string())].into(),
+            starts_at: String::new(),
+            ends_at: String::new(),
+            generator_url: "http://prometheus/needle".into(),
+            group_key: String::new(),
+            receiver: String::new(),
+            external_url: String::new(),
+            received_at_ms: 0,
+            received_by: 0,
+            log_index: 0,
+            remediations: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn search_matches_within_one_searched_text_only() {
+        let bytes = openfero_raft::codec::encode(&record()).expect("encode");
+        let head: AlertHead<'_> = openfero_raft::codec::decode_prefix(&bytes).expect("decode");
+        let matches = |q: &str| {
+            let f = AlertFilter {
+                q: Some(q.to_string()),
+                ..AlertFilter::default()
+            };
+            f.prepare().accepts(&head)
+        };
+        for q in [
+            "diskfull",
+            "db-1",
+            "AB12",
+            "zone",
+            "zürich",
+            "ZÜRICH",
+            "nearly full",
+        ] {
+            assert!(matches(q), "{q}");
+        }
+        for q in ["db-1zone", "full\0db", "needle", "firing"] {
+            assert!(
+                !matches(q),
+                "{q}: not across texts, not in unsearched fields"
+            );
+        }
+    }
 
     #[test]
     fn search_is_case_insensitive_for_ascii_and_unicode() {
