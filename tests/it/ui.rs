@@ -153,6 +153,14 @@ async fn remediation_operarios_and_cluster_pages_render() {
         html.contains(&me) && html.contains("badge leader"),
         "{html}"
     );
+    assert!(
+        html.contains(r#"data-refresh-ms="2000""#),
+        "the cluster page re-renders itself: {html}"
+    );
+    assert!(
+        html.contains(r#"<td class="lag">0</td>"#),
+        "a single node has no lag: {html}"
+    );
 }
 
 #[tokio::test]
