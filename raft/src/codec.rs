@@ -1,7 +1,7 @@
 //! The one binary encoding used for log entries, snapshots, stored values and Raft RPC bodies:
 //! bincode 2 in serde mode with the standard configuration.
 
-use serde::{de::DeserializeOwned, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 /// Encoding failed or the bytes were not a value of the expected type.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +30,13 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
         return Err(CodecError::Trailing(bytes.len() - read));
     }
     Ok(value)
+}
+
+/// Deserialise the leading fields of a buffer, borrowing strings from it instead of allocating:
+/// for scans that look at many stored records and keep few. `T` must declare a prefix of the
+/// stored type's fields, in order; trailing bytes are expected and ignored.
+pub fn decode_prefix<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, CodecError> {
+    Ok(bincode::serde::borrow_decode_from_slice(bytes, config())?.0)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! the marker disagreeing.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
+use std::ops::{Bound, ControlFlow};
 
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -200,6 +200,24 @@ impl KvReader {
             .range(app_key(prefix)..app_key(before))
             .rev()
             .map(|r| r.map(|(k, v)| (k[1..].to_vec(), v.to_vec())))
+    }
+
+    /// Calls `f` with each entry under `prefix` whose key sorts before `before`, in descending
+    /// key order, until it answers `Break`. The bytes are lent, not copied: for scans over many
+    /// entries that keep few.
+    pub fn scan_rev_before<E: From<sled::Error>>(
+        &self,
+        prefix: &[u8],
+        before: &[u8],
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>, E>,
+    ) -> Result<(), E> {
+        for item in self.tree.range(app_key(prefix)..app_key(before)).rev() {
+            let (k, v) = item?;
+            if f(&k[1..], &v)?.is_break() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Entries under `prefix` in ascending key order (keys without the store's prefix byte).

@@ -6,6 +6,7 @@ mod auth;
 mod error;
 mod forward;
 pub mod openapi;
+mod preview;
 pub mod routes;
 mod view;
 mod webhook;
@@ -13,7 +14,9 @@ mod webhook;
 use axum::Router;
 
 pub use error::ApiError;
-pub use view::{node_hex, AlertView, IngestView, OperariusView, RemediationView};
+pub use preview::try_webhook;
+pub use view::{node_hex, AlertView, IngestView, OperariusView, RemediationView, TryView};
+pub use webhook::read_body;
 
 use crate::catalog::Catalog;
 use crate::cluster::Cluster;

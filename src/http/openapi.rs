@@ -8,7 +8,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, api, webhook};
+use super::{admin, api, preview, webhook};
 
 /// Where the Swagger UI assets of the `swagger-ui-dist` crate are mounted.
 pub const SWAGGER_ASSETS: &str = "/swagger/dist";
@@ -29,6 +29,7 @@ pub const SWAGGER_ASSETS: &str = "/swagger/dist";
         api::remediation,
         api::operarios,
         api::operario_problems,
+        preview::try_operarios,
         api::about,
         api::healthz,
         api::readyz,

@@ -7,7 +7,7 @@ use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{on, MethodFilter, MethodRouter};
 
-use super::{admin, api, openapi, webhook, AppState};
+use super::{admin, api, openapi, preview, webhook, AppState};
 use crate::ui;
 
 /// Whether a route belongs in the OpenAPI document.
@@ -50,13 +50,13 @@ pub fn table(body_limit: usize) -> Vec<RouteDef> {
     use Listed::{NotApi, Spec};
     const DOC: Listed = NotApi("the OpenAPI document and its viewer");
     const UI: Listed = NotApi("web UI page or asset");
-    let mut webhook_post = route(Method::POST, "/alerts", Spec, webhook::receive);
-    webhook_post.handler = webhook_post
-        .handler
-        .layer(DefaultBodyLimit::max(body_limit));
+    let limited = |mut r: RouteDef| {
+        r.handler = r.handler.layer(DefaultBodyLimit::max(body_limit));
+        r
+    };
     vec![
         route(Method::GET, "/alerts", Spec, webhook::probe),
-        webhook_post,
+        limited(route(Method::POST, "/alerts", Spec, webhook::receive)),
         route(Method::GET, "/api/alerts", Spec, api::alerts),
         route(Method::GET, "/api/remediations", Spec, api::remediations),
         route(
@@ -72,6 +72,12 @@ pub fn table(body_limit: usize) -> Vec<RouteDef> {
             Spec,
             api::operario_problems,
         ),
+        limited(route(
+            Method::POST,
+            "/api/operarios/try",
+            Spec,
+            preview::try_operarios,
+        )),
         route(Method::GET, "/api/about", Spec, api::about),
         route(Method::GET, "/admin/cluster", Spec, admin::cluster),
         route(
@@ -101,6 +107,12 @@ pub fn table(body_limit: usize) -> Vec<RouteDef> {
             ui::pages::remediation,
         ),
         route(Method::GET, "/operarios", UI, ui::pages::operarios),
+        limited(route(
+            Method::POST,
+            "/operarios/try",
+            UI,
+            ui::pages::try_operarios,
+        )),
         route(Method::GET, "/cluster", UI, ui::pages::cluster),
         route(Method::GET, "/ui/app.css", UI, ui::app_css),
         route(Method::GET, "/ui/app.js", UI, ui::app_js),

@@ -6,7 +6,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::operarios::{OperariusDef, RenderedJob};
-use crate::remediation::{AlertRecord, IngestSummary, RemediationRecord};
+use crate::remediation::{
+    AlertPreview, AlertRecord, IngestSummary, Preview, RemediationRecord, Verdict,
+};
 use crate::time::format_ms;
 
 pub fn node_hex(id: u64) -> String {
@@ -294,4 +296,125 @@ pub struct MembershipChangeView {
 pub struct AutopilotView {
     pub ok: bool,
     pub autopilot_paused: bool,
+}
+
+/// `POST /api/operarios/try`: what delivering the webhook would lead to, evaluated against the
+/// replicated catalog without proposing, storing or running anything.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TryView {
+    /// Fingerprint of the replicated catalog evaluated (null before the first catalog sync).
+    pub catalog_fingerprint: Option<String>,
+    /// Operarios in that catalog.
+    pub catalog_size: usize,
+    /// One entry per alert of the webhook, in order.
+    pub alerts: Vec<TryAlertView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TryAlertView {
+    pub alertname: String,
+    pub status: String,
+    pub fingerprint: String,
+    pub event_id: String,
+    /// The labels matching sees: the common labels overlaid by the alert's own.
+    pub labels: BTreeMap<String, String>,
+    /// `runs`, `noMatch`, `onlyDisabled`, `skipped` (cooldown), `failed` (template) or
+    /// `alreadyRecorded` (a re-delivery changes nothing).
+    pub verdict: String,
+    /// The verdict in words.
+    pub summary: String,
+    /// Sequence number of the recorded alert when the event is already recorded.
+    pub recorded_seq: Option<u64>,
+    /// `namespace/name` of the operarius apply would pick, if any.
+    pub selected: Option<String>,
+    /// Every matching operarius (enabled or not), best first.
+    pub candidates: Vec<TryCandidateView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TryCandidateView {
+    pub operarius: String,
+    pub namespace: String,
+    pub priority: i32,
+    pub enabled: bool,
+    pub selected: bool,
+    pub remediation_id: String,
+    pub job_name: String,
+    /// Why a cooldown would skip it now, if one would.
+    pub cooldown: Option<String>,
+    /// The rendered Job; for a local executor the first container's command, args and env.
+    pub job: Option<JobView>,
+    /// Why the templates cannot be rendered for this alert.
+    pub error: Option<String>,
+}
+
+impl From<Preview> for TryView {
+    fn from(p: Preview) -> Self {
+        Self {
+            catalog_fingerprint: p.catalog_fingerprint,
+            catalog_size: p.catalog_size,
+            alerts: p.alerts.into_iter().map(TryAlertView::from).collect(),
+        }
+    }
+}
+
+impl From<AlertPreview> for TryAlertView {
+    fn from(a: AlertPreview) -> Self {
+        let verdict = a.verdict();
+        let selected = a.selected().map(|c| c.operarius.clone());
+        let summary = match (verdict, a.selected()) {
+            (Verdict::AlreadyRecorded, _) => format!(
+                "already recorded (alert #{}): a re-delivery changes nothing",
+                a.recorded_seq.unwrap_or(0)
+            ),
+            (Verdict::NoMatch, _) => "no operarius matches".to_string(),
+            (Verdict::OnlyDisabled, _) => "only disabled operarios match: nothing runs".to_string(),
+            (Verdict::Skipped, Some(c)) => {
+                format!("skipped: {}", c.cooldown.as_deref().unwrap_or("cooldown"))
+            }
+            (Verdict::Failed, Some(c)) => match &c.rendered {
+                Err(e) => format!("`{}` fails: template: {e}", c.operarius),
+                Ok(_) => format!("`{}` fails", c.operarius),
+            },
+            (_, Some(c)) => format!("`{}` runs Job `{}`", c.operarius, c.job_name),
+            (_, None) => verdict.code().to_string(),
+        };
+        let labels = a.alert.effective_labels();
+        Self {
+            alertname: labels.get("alertname").cloned().unwrap_or_default(),
+            status: a.alert.status,
+            fingerprint: a.alert.fingerprint,
+            event_id: a.event_id.0,
+            labels,
+            verdict: verdict.code().to_string(),
+            summary,
+            recorded_seq: a.recorded_seq,
+            selected,
+            candidates: a
+                .candidates
+                .into_iter()
+                .map(|c| {
+                    let (job, error) = match c.rendered {
+                        Ok(j) => (Some(JobView::from(j)), None),
+                        Err(e) => (None, Some(format!("template: {e}"))),
+                    };
+                    TryCandidateView {
+                        operarius: c.operarius,
+                        namespace: c.namespace,
+                        priority: c.priority,
+                        enabled: c.enabled,
+                        selected: c.selected,
+                        remediation_id: c.remediation_id.0,
+                        job_name: c.job_name,
+                        cooldown: c.cooldown,
+                        job,
+                        error,
+                    }
+                })
+                .collect(),
+        }
+    }
 }

@@ -13,7 +13,7 @@ use super::error::ApiError;
 use super::view::{ErrorBody, IngestView};
 use super::AppState;
 use crate::alerts::parse_webhook;
-use crate::remediation::{AlertEvent, CommandV1, Ingest, Notification, Response};
+use crate::remediation::{CommandV1, Ingest, Response};
 use crate::time::now_ms;
 
 /// `GET /alerts`: OpenFero answers "OK" here and some setups probe it.
@@ -27,7 +27,7 @@ pub async fn probe() -> &'static str {
     "OK"
 }
 
-fn is_json(headers: &HeaderMap) -> Result<(), ApiError> {
+pub(super) fn is_json(headers: &HeaderMap) -> Result<(), ApiError> {
     let got = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -49,6 +49,19 @@ fn is_json(headers: &HeaderMap) -> Result<(), ApiError> {
             },
         })
     }
+}
+
+/// The body, within the node's body limit (the route carries the limit layer).
+pub async fn read_body(state: &AppState, request: Request) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge {
+                limit: state.body_limit,
+            }
+        } else {
+            ApiError::bad_request(format!("cannot read body: {e}"), serde_json::Value::Null)
+        }
+    })
 }
 
 /// With `--webhook-token-file`, the sender must present the token (Alertmanager's
@@ -91,15 +104,7 @@ pub async fn receive(
     // Refused before the body is read: an unauthenticated sender costs no buffering or parsing.
     authorize(&state, request.headers())?;
     is_json(request.headers())?;
-    let body = Bytes::from_request(request, &state).await.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge {
-                limit: state.body_limit,
-            }
-        } else {
-            ApiError::bad_request(format!("cannot read body: {e}"), serde_json::Value::Null)
-        }
-    })?;
+    let body = read_body(&state, request).await?;
     tracing::Span::current().record("bytes", body.len());
     let hook = parse_webhook(&body).map_err(|e| {
         ApiError::bad_request(
@@ -109,34 +114,7 @@ pub async fn receive(
     })?;
     // Matching happens in apply against the replicated catalog: make it current first.
     state.catalog.ensure_replicated(&state.replica).await?;
-    let ingest = Ingest {
-        received_at_ms: now_ms(),
-        received_by: state.replica.id(),
-        notification: Notification {
-            version: hook.version,
-            group_key: hook.group_key,
-            truncated_alerts: hook.truncated_alerts,
-            status: hook.status.as_str().to_string(),
-            receiver: hook.receiver,
-            group_labels: hook.group_labels,
-            common_labels: hook.common_labels,
-            common_annotations: hook.common_annotations,
-            external_url: hook.external_url,
-        },
-        alerts: hook
-            .alerts
-            .into_iter()
-            .map(|a| AlertEvent {
-                fingerprint: a.fingerprint().0,
-                status: a.status.as_str().to_string(),
-                labels: a.labels,
-                annotations: a.annotations,
-                starts_at: a.starts_at,
-                ends_at: a.ends_at,
-                generator_url: a.generator_url,
-            })
-            .collect(),
-    };
+    let ingest = Ingest::from_webhook(hook, now_ms(), state.replica.id());
     match state
         .replica
         .propose(CommandV1::IngestAlerts(ingest))

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::alerts::Webhook;
 use crate::ids::{EventId, RemediationId};
 use crate::operarios::OperariusDef;
 
@@ -81,6 +82,41 @@ pub struct Ingest {
     pub received_by: u64,
     pub notification: Notification,
     pub alerts: Vec<AlertEvent>,
+}
+
+impl Ingest {
+    /// A parsed webhook as the command that records it, stamped with the proposer's clock and
+    /// id.
+    pub fn from_webhook(hook: Webhook, received_at_ms: i64, received_by: u64) -> Self {
+        Self {
+            received_at_ms,
+            received_by,
+            notification: Notification {
+                version: hook.version,
+                group_key: hook.group_key,
+                truncated_alerts: hook.truncated_alerts,
+                status: hook.status.as_str().to_string(),
+                receiver: hook.receiver,
+                group_labels: hook.group_labels,
+                common_labels: hook.common_labels,
+                common_annotations: hook.common_annotations,
+                external_url: hook.external_url,
+            },
+            alerts: hook
+                .alerts
+                .into_iter()
+                .map(|a| AlertEvent {
+                    fingerprint: a.fingerprint().0,
+                    status: a.status.as_str().to_string(),
+                    labels: a.labels,
+                    annotations: a.annotations,
+                    starts_at: a.starts_at,
+                    ends_at: a.ends_at,
+                    generator_url: a.generator_url,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Notification-level fields of a webhook.

@@ -17,6 +17,10 @@ pub const COOLDOWN: &[u8] = b"cd/";
 pub const NEXT_ALERT_SEQ: &[u8] = b"ct/next_alert";
 pub const NEXT_REMEDIATION_SEQ: &[u8] = b"ct/next_rem";
 pub const LIVE_ALERTS: &[u8] = b"ct/live_alerts";
+/// `hourly/<hour since the epoch>` → `HourCounts` (see `hourly.rs`), and the marker saying the
+/// counts were built for this store.
+pub const HOURLY: &[u8] = b"hr/";
+pub const HOURLY_READY: &[u8] = b"ct/hourly_ready";
 /// The replicated operarius catalog and its fingerprint.
 pub const CATALOG: &[u8] = b"cat/list";
 pub const CATALOG_FINGERPRINT: &[u8] = b"cat/fp";

@@ -7,6 +7,7 @@ use super::command::{
     AlertEvent, Command, CommandV1, Ingest, IngestSummary, IngestedAlert, LeaderId, Outcome,
     RemediationRef, Response,
 };
+use super::hourly;
 use super::job_name::job_name;
 use super::keys;
 use super::record::{AlertRecord, OperariusStats, RemediationRecord, RemediationState};
@@ -27,6 +28,7 @@ impl StateMachine for RemediationMachine {
         ctx: ApplyContext,
         command: Command,
     ) -> Result<Response, KvError> {
+        hourly::ensure(kv)?;
         match command {
             Command::V1(c) => match c {
                 CommandV1::IngestAlerts(ingest) => ingest_alerts(kv, ctx, ingest),
@@ -98,7 +100,8 @@ fn save_remediation(kv: &mut KvTxn<'_>, rec: &RemediationRecord) -> Result<(), K
     Ok(())
 }
 
-fn alert_context(ingest: &Ingest, ev: &AlertEvent) -> AlertContext {
+/// The alert as the selector and the templates see it: the event within its notification.
+pub(super) fn alert_context(ingest: &Ingest, ev: &AlertEvent) -> AlertContext {
     let n = &ingest.notification;
     AlertContext {
         status: ev.status.clone(),
@@ -170,6 +173,7 @@ fn ingest_alerts(
                 &rec.seq,
             )?;
             save_remediation(kv, &rec)?;
+            hourly::remediation_ended(kv, &rec)?;
         }
         let record = AlertRecord {
             seq,
@@ -191,6 +195,7 @@ fn ingest_alerts(
             remediations: refs.iter().map(|r| r.id.clone()).collect(),
         };
         kv.put_as(&keys::with_seq(keys::ALERT, seq), &record)?;
+        hourly::alert_added(kv, &record)?;
         kv.put_as(&event_key, &seq)?;
         let live = kv.get_as::<u64>(keys::LIVE_ALERTS)?.unwrap_or(0) + 1;
         kv.put_as(keys::LIVE_ALERTS, &live)?;
@@ -244,19 +249,15 @@ fn decide(
         start_index: None,
     };
     let cooldown_key = keys::cooldown(&key, &alert.fingerprint);
-    if let Some(secs) = def.cooldown_secs.filter(|s| *s > 0) {
-        if let Some(until) = kv.get_as::<i64>(&cooldown_key)? {
-            if now < until {
-                rec.state = RemediationState::Skipped;
-                rec.reason = Some(format!(
-                    "cooldown: `{key}` already remediated alert `{}` within {secs}s (until {})",
-                    alert.fingerprint,
-                    crate::time::format_ms(until)
-                ));
-                rec.finished_at_ms = Some(now);
-                return Ok(rec);
-            }
-        }
+    let until = match def.cooldown_secs {
+        Some(s) if s > 0 => kv.get_as::<i64>(&cooldown_key)?,
+        _ => None,
+    };
+    if let Some(until) = active_cooldown(def, until, now) {
+        rec.state = RemediationState::Skipped;
+        rec.reason = Some(cooldown_reason(def, &alert.fingerprint, until));
+        rec.finished_at_ms = Some(now);
+        return Ok(rec);
     }
     match render(def, alert) {
         Ok(rendered) => {
@@ -273,6 +274,22 @@ fn decide(
         }
     }
     Ok(rec)
+}
+
+/// The end of the cooldown (`until`, as stored for this operarius and alert) that keeps `def`
+/// from running again at `now_ms`, if any.
+pub(super) fn active_cooldown(def: &OperariusDef, until: Option<i64>, now_ms: i64) -> Option<i64> {
+    def.cooldown_secs.filter(|s| *s > 0)?;
+    until.filter(|u| now_ms < *u)
+}
+
+pub(super) fn cooldown_reason(def: &OperariusDef, fingerprint: &str, until: i64) -> String {
+    format!(
+        "cooldown: `{}` already remediated alert `{fingerprint}` within {}s (until {})",
+        def.key(),
+        def.cooldown_secs.unwrap_or(0),
+        crate::time::format_ms(until)
+    )
 }
 
 fn start(
@@ -353,6 +370,7 @@ fn finish(
     rec.finished_at_ms = Some(at_ms);
     rec.output_tail = output_tail;
     save_remediation(kv, &rec)?;
+    hourly::remediation_ended(kv, &rec)?;
     update_stats(kv, &rec, false)?;
     Ok(Response::Done)
 }
@@ -371,6 +389,7 @@ fn interrupt(
     rec.reason = Some(reason);
     rec.finished_at_ms = Some(at_ms);
     save_remediation(kv, &rec)?;
+    hourly::remediation_ended(kv, &rec)?;
     update_stats(kv, &rec, false)?;
     Ok(Response::Done)
 }
@@ -405,18 +424,21 @@ fn prune(
                 if let Some(r) = load_remediation(kv, rid)? {
                     // Open remediations outlive their alert until they finish.
                     if r.state.is_terminal() {
+                        hourly::remediation_removed(kv, &r)?;
                         kv.delete(&keys::with_seq(keys::REMEDIATION, r.seq));
                         kv.delete(&keys::with_str(keys::REMEDIATION_ID, rid.as_str()));
                         remediations += 1;
                     }
                 }
             }
+            hourly::alert_removed(kv, &rec)?;
             kv.delete(&keys::with_str(keys::EVENT, rec.event_id.as_str()));
             kv.delete(&key);
             alerts += 1;
         }
         kv.put_as(keys::LIVE_ALERTS, &(live - alerts))?;
     }
+    hourly::drop_old(kv, now_ms, max_remove as usize)?;
     let mut cooldowns = 0;
     for (key, value) in kv.scan_prefix(keys::COOLDOWN, max_remove as usize)? {
         let until: i64 = openfero_raft::codec::decode(&value)?;
@@ -598,6 +620,199 @@ spec:
         );
         let c = summary(h.apply(ingest(62_000, &[("a", "firing", "2024-01-01T00:09:00Z")])));
         assert_eq!(c.alerts[0].remediations[0].state, RemediationState::Pending);
+    }
+
+    fn history(h: &Harness) -> crate::remediation::History {
+        crate::remediation::History::new(openfero_raft::KvReader::new_for_tests(h.tree.clone()))
+    }
+
+    fn ingest_of(c: CommandV1) -> Ingest {
+        match c {
+            CommandV1::IngestAlerts(i) => i,
+            other => panic!("not an ingest: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn preview_decides_what_apply_decides_and_writes_nothing() {
+        use crate::remediation::{preview, Verdict};
+        let mut h = Harness::new();
+        h.apply(catalog(OP));
+        let before: Vec<_> = h.tree.iter().collect::<Result<_, _>>().expect("scan");
+
+        let first = ingest(
+            1_000,
+            &[
+                ("a", "firing", "2024-01-01T00:00:00Z"),
+                ("b", "resolved", "2024-01-01T00:00:00Z"),
+            ],
+        );
+        let p = preview(&history(&h), &ingest_of(first.clone())).expect("preview");
+        let after: Vec<_> = h.tree.iter().collect::<Result<_, _>>().expect("scan");
+        assert_eq!(before, after, "a preview writes nothing");
+        assert_eq!(p.catalog_size, 1);
+        assert_eq!(p.alerts[0].verdict(), Verdict::Runs);
+        assert_eq!(p.alerts[1].verdict(), Verdict::NoMatch);
+        let chosen = p.alerts[0].selected().expect("selected").clone();
+        assert_eq!(chosen.operarius, "ops/restart");
+        let job = chosen.rendered.as_ref().expect("rendered");
+        assert_eq!(job.command, vec!["/bin/echo", "a"]);
+
+        // Apply decides the same remediation, job name and rendering.
+        let s = summary(h.apply(first.clone()));
+        let rec = history(&h)
+            .remediation(&s.alerts[0].remediations[0].id)
+            .expect("read")
+            .expect("exists");
+        assert_eq!(rec.id, chosen.remediation_id);
+        assert_eq!(rec.job_name, chosen.job_name);
+        assert_eq!(rec.rendered.as_ref(), Some(job));
+
+        let again = preview(&history(&h), &ingest_of(first)).expect("preview");
+        assert_eq!(again.alerts[0].verdict(), Verdict::AlreadyRecorded);
+        let later = preview(
+            &history(&h),
+            &ingest_of(ingest(30_000, &[("a", "firing", "2024-01-01T00:05:00Z")])),
+        )
+        .expect("preview");
+        assert_eq!(
+            later.alerts[0].verdict(),
+            Verdict::Skipped,
+            "within the 60 s cooldown"
+        );
+        let s = summary(h.apply(ingest(30_000, &[("a", "firing", "2024-01-01T00:05:00Z")])));
+        assert_eq!(s.alerts[0].remediations[0].state, RemediationState::Skipped);
+    }
+
+    #[test]
+    fn hourly_counts_equal_a_scan_through_ingest_finish_interrupt_and_prune() {
+        use crate::remediation::hourly::{HourCounts, HOUR_MS};
+        let mut h = Harness::new();
+        h.apply(catalog(&OP.replace("ttl: 60", "ttl: 0")));
+        let t0 = 1_000 * HOUR_MS;
+        let check = |h: &Harness, what: &str| {
+            let hist = history(h);
+            let counted = hist.hourly(990, 1010).expect("counts");
+            assert_eq!(
+                counted,
+                hist.hourly_by_scan(990, 1010).expect("scan"),
+                "{what}"
+            );
+            counted
+        };
+        // Alerts over three hours, in arrival order; each firing one gets a remediation.
+        let mut ids = Vec::new();
+        for (i, at) in [t0 + 5, t0 + 10, t0 + HOUR_MS + 1, t0 + 3 * HOUR_MS - 1]
+            .iter()
+            .enumerate()
+        {
+            let pod = format!("p{i}");
+            let status = if i == 1 { "resolved" } else { "firing" };
+            let s = summary(h.apply(ingest(
+                *at,
+                &[(pod.as_str(), status, "2024-01-01T00:00:00Z")],
+            )));
+            ids.extend(s.alerts[0].remediations.iter().map(|r| r.id.clone()));
+        }
+        check(&h, "after ingest");
+        let leader = LeaderId { term: 1, node: 7 };
+        for (n, id) in ids.iter().enumerate() {
+            h.apply(CommandV1::Start {
+                id: id.clone(),
+                at_ms: t0 + 20,
+                leader,
+                executor: "n".into(),
+            });
+            if n == 2 {
+                h.apply(CommandV1::Interrupt {
+                    id: id.clone(),
+                    at_ms: t0 + 30,
+                    reason: "gone".into(),
+                });
+            } else {
+                h.apply(CommandV1::Finish {
+                    id: id.clone(),
+                    at_ms: t0 + 30,
+                    outcome: if n == 0 {
+                        Outcome::Succeeded { exit_code: 0 }
+                    } else {
+                        Outcome::Failed {
+                            exit_code: Some(1),
+                            reason: "x".into(),
+                        }
+                    },
+                    output_tail: String::new(),
+                });
+            }
+        }
+        let counts = check(&h, "after finish and interrupt");
+        assert_eq!(
+            counts[10],
+            HourCounts {
+                firing: 1,
+                resolved: 1,
+                succeeded: 1,
+                failed: 0
+            }
+        );
+        assert_eq!(
+            counts[11],
+            HourCounts {
+                firing: 1,
+                resolved: 0,
+                succeeded: 0,
+                failed: 1
+            }
+        );
+        assert_eq!(
+            counts[12],
+            HourCounts {
+                firing: 1,
+                resolved: 0,
+                succeeded: 0,
+                failed: 1
+            }
+        );
+        h.apply(CommandV1::Prune {
+            keep_alerts: 2,
+            max_remove: 100,
+            now_ms: t0 + 3 * HOUR_MS,
+        });
+        let counts = check(&h, "after prune");
+        assert_eq!(
+            counts[10],
+            HourCounts::default(),
+            "both alerts of that hour pruned"
+        );
+
+        // A store written before the counts existed: the next command builds them.
+        let hourly_keys: Vec<_> = h
+            .tree
+            .iter()
+            .keys()
+            .map(|k| k.expect("key"))
+            .filter(|k| k[1..].starts_with(keys::HOURLY) || k[1..] == *keys::HOURLY_READY)
+            .collect();
+        assert!(!hourly_keys.is_empty());
+        for k in hourly_keys {
+            h.tree.remove(k).expect("remove");
+        }
+        check(&h, "old store, read by scan");
+        h.apply(CommandV1::SetAutopilot { paused: false });
+        assert!(history(&h).hourly(1010, 1010).is_ok());
+        let rebuilt = check(&h, "rebuilt");
+        assert_eq!(rebuilt, counts);
+
+        // Hours older than two days are dropped by the next prune.
+        h.apply(CommandV1::Prune {
+            keep_alerts: 100,
+            max_remove: 100,
+            now_ms: t0 + 100 * HOUR_MS,
+        });
+        assert_eq!(
+            history(&h).hourly(1000, 1002).expect("counts"),
+            vec![HourCounts::default(); 3]
+        );
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! read side used by the API and the executor.
 
 mod command;
+pub mod hourly;
 mod job_name;
 pub mod keys;
 mod machine;
+mod preview;
 mod query;
 mod record;
 
@@ -14,5 +16,6 @@ pub use command::{
 };
 pub use job_name::job_name;
 pub use machine::RemediationMachine;
+pub use preview::{preview, AlertPreview, CandidatePreview, Preview, Verdict};
 pub use query::{AlertFilter, AlertPage, History};
 pub use record::{AlertRecord, OperariusStats, RemediationRecord, RemediationState};

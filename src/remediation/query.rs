@@ -1,10 +1,12 @@
 //! The read side: local, consistent-per-key views of the applied state.
 
+use std::ops::ControlFlow;
+
 use openfero_raft::{codec, KvError, KvReader};
 
 use super::keys;
-use super::record::{AlertRecord, OperariusStats, RemediationRecord, RemediationState};
-use crate::ids::RemediationId;
+use super::record::{AlertHead, AlertRecord, OperariusStats, RemediationRecord, RemediationState};
+use crate::ids::{EventId, RemediationId};
 use crate::operarios::OperariusDef;
 
 /// Which alerts to list.
@@ -33,30 +35,99 @@ pub struct AlertPage {
 }
 
 impl AlertFilter {
-    fn accepts(&self, a: &AlertRecord) -> bool {
+    /// The filter ready to test many records: the search text lowercased once.
+    fn prepare(&self) -> Prepared<'_> {
+        Prepared {
+            filter: self,
+            q: self.q.as_ref().map(|q| q.to_lowercase()),
+            buf: String::new(),
+        }
+    }
+}
+
+struct Prepared<'f> {
+    filter: &'f AlertFilter,
+    q: Option<String>,
+    /// Reused for lowercasing what is searched.
+    buf: String,
+}
+
+impl Prepared<'_> {
+    /// Received before the `since` bound (the scan, newest first, can stop).
+    fn is_older(&self, a: &AlertHead<'_>) -> bool {
+        self.filter.since_ms.is_some_and(|t| a.received_at_ms < t)
+    }
+
+    fn accepts(&mut self, a: &AlertHead<'_>) -> bool {
+        let f = self.filter;
         let label_is = |name: &str, want: &Option<String>| {
             want.as_ref()
                 .is_none_or(|w| a.labels.get(name).is_some_and(|v| v == w))
         };
-        if self.status.as_ref().is_some_and(|s| &a.status != s)
-            || self.alertname.as_ref().is_some_and(|n| &a.alertname != n)
-            || self.since_ms.is_some_and(|t| a.received_at_ms < t)
-            || !label_is("severity", &self.severity)
-            || !label_is("namespace", &self.namespace)
+        if f.status.as_ref().is_some_and(|s| a.status != s)
+            || f.alertname.as_ref().is_some_and(|n| a.alertname != n)
+            || self.is_older(a)
+            || !label_is("severity", &f.severity)
+            || !label_is("namespace", &f.namespace)
         {
             return false;
         }
-        match &self.q {
-            None => true,
-            Some(q) => {
-                let q = q.to_lowercase();
-                let hit = |s: &str| s.to_lowercase().contains(&q);
-                hit(&a.alertname)
-                    || hit(&a.fingerprint)
-                    || a.labels.iter().any(|(k, v)| hit(k) || hit(v))
-                    || a.annotations.values().any(|v| hit(v))
-            }
+        let Some(q) = &self.q else {
+            return true;
+        };
+        if q.contains('\0') {
+            let buf = &mut self.buf;
+            let mut hit = |s: &str| contains_lowercase(s, q, buf);
+            return hit(a.alertname)
+                || hit(a.fingerprint)
+                || a.labels.0.iter().any(|(k, v)| hit(k) || hit(v))
+                || a.annotations.0.iter().any(|(_, v)| hit(v));
         }
+        // Every searched text lowercased into one buffer, NUL-separated (a search text without
+        // NUL cannot match across two of them), searched once.
+        let buf = &mut self.buf;
+        buf.clear();
+        let mut add = |s: &str| {
+            push_lowercase(buf, s);
+            buf.push('\0');
+        };
+        add(a.alertname);
+        add(a.fingerprint);
+        for (k, v) in &a.labels.0 {
+            add(k);
+            add(v);
+        }
+        for (_, v) in &a.annotations.0 {
+            add(v);
+        }
+        buf.contains(q.as_str())
+    }
+}
+
+/// Append `s` lowercased; ASCII text (alert labels nearly always are) without allocating.
+fn push_lowercase(buf: &mut String, s: &str) {
+    if s.is_ascii() {
+        let start = buf.len();
+        buf.push_str(s);
+        buf[start..].make_ascii_lowercase();
+    } else {
+        buf.push_str(&s.to_lowercase());
+    }
+}
+
+/// Whether `hay`, lowercased, contains `needle` (already lowercase); `buf` is scratch space, so
+/// that ASCII text (alert labels nearly always are) is lowercased without allocating.
+fn contains_lowercase(hay: &str, needle: &str, buf: &mut String) -> bool {
+    if hay.is_ascii() {
+        if hay.len() < needle.len() {
+            return false;
+        }
+        buf.clear();
+        buf.push_str(hay);
+        buf.make_ascii_lowercase();
+        buf.contains(needle)
+    } else {
+        hay.to_lowercase().contains(needle)
     }
 }
 
@@ -71,25 +142,19 @@ impl History {
         Self { reader }
     }
 
+    pub(super) fn reader(&self) -> &KvReader {
+        &self.reader
+    }
+
     /// Newest first, at most `limit`.
     pub fn alerts(&self, filter: &AlertFilter, limit: usize) -> Result<Vec<AlertRecord>, KvError> {
-        let mut out = Vec::new();
-        for item in self.reader.iter_prefix(keys::ALERT).rev() {
-            if out.len() >= limit {
-                break;
-            }
-            let (_, v) = item?;
-            let rec: AlertRecord = codec::decode(&v)?;
-            if filter.accepts(&rec) {
-                out.push(rec);
-            }
-        }
-        Ok(out)
+        Ok(self.alerts_page(filter, None, limit)?.alerts)
     }
 
     /// Newest first: at most `limit` alerts accepted by `filter` with a sequence number below
     /// `before` (all when `None`). Records are received in sequence order, so a `since_ms`
-    /// filter stops the scan at the first older record.
+    /// filter stops the scan at the first older record. The filter looks at each record's
+    /// borrowed [`AlertHead`]; only the records kept are decoded whole.
     pub fn alerts_page(
         &self,
         filter: &AlertFilter,
@@ -97,21 +162,23 @@ impl History {
         limit: usize,
     ) -> Result<AlertPage, KvError> {
         let end = keys::with_seq(keys::ALERT, before.unwrap_or(u64::MAX));
+        let mut filter = filter.prepare();
         let mut page = AlertPage::default();
-        for item in self.reader.iter_prefix_rev_before(keys::ALERT, &end) {
-            let (_, v) = item?;
-            let rec: AlertRecord = codec::decode(&v)?;
-            if filter.since_ms.is_some_and(|t| rec.received_at_ms < t) {
-                return Ok(page);
-            }
-            if filter.accepts(&rec) {
-                if page.alerts.len() == limit {
-                    page.next_before = page.alerts.last().map(|a| a.seq);
-                    return Ok(page);
+        self.reader
+            .scan_rev_before(keys::ALERT, &end, |_, v| -> Result<_, KvError> {
+                let head: AlertHead<'_> = codec::decode_prefix(v)?;
+                if filter.is_older(&head) {
+                    return Ok(ControlFlow::Break(()));
                 }
-                page.alerts.push(rec);
-            }
-        }
+                if filter.accepts(&head) {
+                    if page.alerts.len() == limit {
+                        page.next_before = page.alerts.last().map(|a| a.seq);
+                        return Ok(ControlFlow::Break(()));
+                    }
+                    page.alerts.push(codec::decode(v)?);
+                }
+                Ok(ControlFlow::Continue(()))
+            })?;
         Ok(page)
     }
 
@@ -152,6 +219,22 @@ impl History {
     /// The alert with sequence number `seq`, if still held.
     pub fn alert(&self, seq: u64) -> Result<Option<AlertRecord>, KvError> {
         self.reader.get_as(&keys::with_seq(keys::ALERT, seq))
+    }
+
+    /// The sequence number of the alert recorded for `event`, if it is recorded (and not pruned).
+    pub fn event_seq(&self, event: &EventId) -> Result<Option<u64>, KvError> {
+        self.reader
+            .get_as(&keys::with_str(keys::EVENT, event.as_str()))
+    }
+
+    /// Until when (ms) the operarius `operarius` (`namespace/name`) keeps a cooldown on the alert
+    /// `fingerprint`, as last recorded (an expired one may not have been pruned yet).
+    pub fn cooldown_until(
+        &self,
+        operarius: &str,
+        fingerprint: &str,
+    ) -> Result<Option<i64>, KvError> {
+        self.reader.get_as(&keys::cooldown(operarius, fingerprint))
     }
 
     /// Newest first, at most `limit`, optionally only in one state.
@@ -273,5 +356,88 @@ impl History {
     /// Alerts currently held (after retention).
     pub fn live_alerts(&self) -> Result<u64, KvError> {
         Ok(self.reader.get_as(keys::LIVE_ALERTS)?.unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::{contains_lowercase, AlertFilter};
+    use crate::ids::EventId;
+    use crate::remediation::record::{AlertHead, AlertRecord};
+
+    fn record() -> AlertRecord {
+        let labels: BTreeMap<String, String> = [
+            ("alertname", "DiskFull"),
+            ("pod", "DB-1"),
+            ("zone", "Zürich"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        AlertRecord {
+            seq: 1,
+            event_id: EventId("e".into()),
+            fingerprint: "ab12".into(),
+            status: "firing".into(),
+            alertname: "DiskFull".into(),
+            labels,
+            annotations: [("summary".to_string(), "Disk nearly full".to_string())].into(),
+            starts_at: String::new(),
+            ends_at: String::new(),
+            generator_url: "http://prometheus/needle".into(),
+            group_key: String::new(),
+            receiver: String::new(),
+            external_url: String::new(),
+            received_at_ms: 0,
+            received_by: 0,
+            log_index: 0,
+            remediations: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn search_matches_within_one_searched_text_only() {
+        let bytes = openfero_raft::codec::encode(&record()).expect("encode");
+        let head: AlertHead<'_> = openfero_raft::codec::decode_prefix(&bytes).expect("decode");
+        let matches = |q: &str| {
+            let f = AlertFilter {
+                q: Some(q.to_string()),
+                ..AlertFilter::default()
+            };
+            f.prepare().accepts(&head)
+        };
+        for q in [
+            "diskfull",
+            "db-1",
+            "AB12",
+            "zone",
+            "zürich",
+            "ZÜRICH",
+            "nearly full",
+        ] {
+            assert!(matches(q), "{q}");
+        }
+        for q in ["db-1zone", "full\0db", "needle", "firing"] {
+            assert!(
+                !matches(q),
+                "{q}: not across texts, not in unsearched fields"
+            );
+        }
+    }
+
+    #[test]
+    fn search_is_case_insensitive_for_ascii_and_unicode() {
+        let mut buf = String::new();
+        assert!(contains_lowercase("Pod-DB-1", "db-1", &mut buf));
+        assert!(!contains_lowercase("db", "db-1", &mut buf));
+        assert!(contains_lowercase(
+            "ÜBERLAST im Cluster",
+            "überlast",
+            &mut buf
+        ));
+        assert!(!contains_lowercase("Überlast", "last!", &mut buf));
+        assert!(contains_lowercase("anything", "", &mut buf));
     }
 }

@@ -31,6 +31,72 @@ pub struct AlertRecord {
     pub remediations: Vec<RemediationId>,
 }
 
+/// The leading fields of an encoded [`AlertRecord`] (same names, same order, up to
+/// `received_at_ms`), borrowed from the stored bytes: what list scans filter on without
+/// allocating a record per alert. A test keeps it in step with `AlertRecord`.
+// Every field up to the last one read is declared: the encoding is positional.
+#[allow(dead_code)]
+#[derive(Debug, Deserialize)]
+pub struct AlertHead<'a> {
+    pub seq: u64,
+    #[serde(borrow)]
+    pub event_id: IdRef<'a>,
+    pub fingerprint: &'a str,
+    pub status: &'a str,
+    pub alertname: &'a str,
+    #[serde(borrow)]
+    pub labels: Pairs<'a>,
+    #[serde(borrow)]
+    pub annotations: Pairs<'a>,
+    pub starts_at: &'a str,
+    pub ends_at: &'a str,
+    pub generator_url: &'a str,
+    pub group_key: &'a str,
+    pub receiver: &'a str,
+    pub external_url: &'a str,
+    pub received_at_ms: i64,
+}
+
+/// A borrowed id newtype (`EventId`, `RemediationId`).
+#[allow(dead_code)]
+#[derive(Debug, Deserialize)]
+pub struct IdRef<'a>(pub &'a str);
+
+/// A string map, borrowed, in stored (key) order.
+#[derive(Debug, Default)]
+pub struct Pairs<'a>(pub Vec<(&'a str, &'a str)>);
+
+impl<'a> Pairs<'a> {
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Pairs<'a>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of strings")
+            }
+
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut m: M,
+            ) -> Result<Pairs<'a>, M::Error> {
+                let mut out = Vec::with_capacity(m.size_hint().unwrap_or(0));
+                while let Some(pair) = m.next_entry::<&'de str, &'de str>()? {
+                    out.push(pair);
+                }
+                Ok(Pairs(out))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
 /// The life of a remediation: `pending → running → succeeded | failed`, or `skipped` (decided
 /// not to run, with a reason) or `interrupted` (its executor died while it ran).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -112,4 +178,59 @@ pub struct OperariusStats {
     pub last_execution_ms: Option<i64>,
     pub last_job_name: Option<String>,
     pub last_status: Option<RemediationState>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_head_reads_the_leading_fields_of_an_encoded_record() {
+        let labels: BTreeMap<String, String> = [("alertname", "A"), ("pod", "p-1")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let rec = AlertRecord {
+            seq: 42,
+            event_id: EventId("ev".into()),
+            fingerprint: "fp".into(),
+            status: "firing".into(),
+            alertname: "A".into(),
+            labels,
+            annotations: [("summary".to_string(), "Ünïcode".to_string())].into(),
+            starts_at: "s".into(),
+            ends_at: "e".into(),
+            generator_url: "g".into(),
+            group_key: "k".into(),
+            receiver: "r".into(),
+            external_url: "x".into(),
+            received_at_ms: -5,
+            received_by: 9,
+            log_index: 10,
+            remediations: vec![RemediationId("r1".into())],
+        };
+        let bytes = openfero_raft::codec::encode(&rec).expect("encode");
+        let head: AlertHead<'_> = openfero_raft::codec::decode_prefix(&bytes).expect("decode");
+        assert_eq!(head.seq, 42);
+        assert_eq!(head.event_id.0, "ev");
+        assert_eq!(
+            (head.fingerprint, head.status, head.alertname),
+            ("fp", "firing", "A")
+        );
+        assert_eq!(head.labels.0, vec![("alertname", "A"), ("pod", "p-1")]);
+        assert_eq!(head.labels.get("pod"), Some("p-1"));
+        assert_eq!(head.annotations.get("summary"), Some("Ünïcode"));
+        assert_eq!(
+            (
+                head.starts_at,
+                head.ends_at,
+                head.generator_url,
+                head.group_key,
+                head.receiver,
+                head.external_url
+            ),
+            ("s", "e", "g", "k", "r", "x")
+        );
+        assert_eq!(head.received_at_ms, -5);
+    }
 }

@@ -1,58 +1,48 @@
-//! The alerts-and-remediations chart of the last 24 hours, drawn as SVG on the server.
+//! The alerts-and-remediations chart of the last 24 hours, drawn as SVG on the server from the
+//! per-hour counts apply keeps (`remediation::hourly`): 24 reads, however many alerts are held.
 
 use std::fmt::Write;
 
 use openfero_raft::KvError;
 
-use crate::remediation::{History, RemediationState};
+use crate::remediation::hourly::{hour_of, HourCounts, HOUR_MS};
+use crate::remediation::History;
 
 const HOURS: usize = 24;
-const HOUR_MS: i64 = 3_600_000;
 
-/// Per hour (oldest first): firing, resolved alerts; succeeded, failed remediations.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Bucket {
-    pub firing: u32,
-    pub resolved: u32,
-    pub succeeded: u32,
-    pub failed: u32,
+/// The chart's data: the counts of the 24 clock hours up to and including the current one,
+/// oldest first, and the first of those hours (since the epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Buckets {
+    pub first_hour: u64,
+    pub hours: Vec<HourCounts>,
 }
 
-pub fn buckets(history: &History, now_ms: i64) -> Result<[Bucket; HOURS], KvError> {
-    let since = now_ms - HOURS as i64 * HOUR_MS;
-    let mut out = [Bucket::default(); HOURS];
-    let slot = |t: i64| -> Option<usize> {
-        let i = usize::try_from((t - since) / HOUR_MS).ok()?;
-        (i < HOURS).then_some(i)
-    };
-    history.for_each_alert_since(since, |a| {
-        if let Some(i) = slot(a.received_at_ms) {
-            if a.status == "firing" {
-                out[i].firing += 1;
-            } else {
-                out[i].resolved += 1;
-            }
-        }
-    })?;
-    history.for_each_remediation_since(since, |r| {
-        if let Some(i) = slot(r.created_at_ms) {
-            match r.state {
-                RemediationState::Succeeded => out[i].succeeded += 1,
-                RemediationState::Failed | RemediationState::Interrupted => out[i].failed += 1,
-                _ => {}
-            }
-        }
-    })?;
-    Ok(out)
+pub fn buckets(history: &History, now_ms: i64) -> Result<Buckets, KvError> {
+    let last = hour_of(now_ms);
+    let first = last.saturating_sub(HOURS as u64 - 1);
+    Ok(Buckets {
+        first_hour: first,
+        hours: history.hourly(first, last)?,
+    })
+}
+
+/// `HH:00` (UTC) of an hour since the epoch.
+fn clock(hour: u64) -> String {
+    let ms = i64::try_from(hour).unwrap_or(0).saturating_mul(HOUR_MS);
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%H:00").to_string())
+        .unwrap_or_default()
 }
 
 /// Two stacked bars per hour: alerts (firing over resolved), remediations (failed over
-/// succeeded). Each bar has a `<title>` with its numbers.
-pub fn svg(buckets: &[Bucket; HOURS]) -> String {
+/// succeeded). Each bar has a `<title>` with its hour (UTC) and numbers.
+pub fn svg(b: &Buckets) -> String {
     let (w, h, base) = (960.0_f64, 120.0_f64, 104.0_f64);
-    let max = buckets
+    let max = b
+        .hours
         .iter()
-        .map(|b| (b.firing + b.resolved).max(b.succeeded + b.failed))
+        .map(|c| (c.firing + c.resolved).max(c.succeeded + c.failed))
         .max()
         .unwrap_or(0)
         .max(1) as f64;
@@ -60,37 +50,39 @@ pub fn svg(buckets: &[Bucket; HOURS]) -> String {
     let slot = w / HOURS as f64;
     let bar = slot * 0.38;
     let mut s = format!(
-        r#"<svg viewBox="0 0 {w} {h}" role="img" aria-label="Alerts and remediations per hour, last 24 hours" preserveAspectRatio="none">"#
+        r#"<svg viewBox="0 0 {w} {h}" role="img" aria-label="Alerts and remediations per hour (UTC), last 24 hours" preserveAspectRatio="none">"#
     );
-    for (i, b) in buckets.iter().enumerate() {
+    for (i, c) in b.hours.iter().enumerate() {
         let x = i as f64 * slot + slot * 0.1;
-        let hours_ago = HOURS - i;
-        let mut stack = |x: f64, parts: [(&str, u32); 2], what: &str| {
+        let hour = b.first_hour + i as u64;
+        let span = format!("{}–{} UTC", clock(hour), clock(hour + 1));
+        let mut stack = |x: f64, parts: [(&str, u64); 2], what: &str| {
             let mut y = base;
             for (class, n) in parts {
                 let bh = n as f64 * scale;
                 y -= bh;
                 let _ = write!(
                     s,
-                    r#"<rect class="bar-{class}" x="{x:.1}" y="{y:.1}" width="{bar:.1}" height="{bh:.1}"><title>{what} {hours_ago}h ago: {n} {class}</title></rect>"#
+                    r#"<rect class="bar-{class}" x="{x:.1}" y="{y:.1}" width="{bar:.1}" height="{bh:.1}"><title>{what} {span}: {n} {class}</title></rect>"#
                 );
             }
         };
         stack(
             x,
-            [("resolved", b.resolved), ("firing", b.firing)],
+            [("resolved", c.resolved), ("firing", c.firing)],
             "alerts",
         );
         stack(
             x + bar,
-            [("succeeded", b.succeeded), ("failed", b.failed)],
+            [("succeeded", c.succeeded), ("failed", c.failed)],
             "remediations",
         );
         if i % 6 == 0 {
             let _ = write!(
                 s,
-                r#"<text x="{x:.1}" y="{ty}">-{hours_ago}h</text>"#,
-                ty = h - 4.0
+                r#"<text x="{x:.1}" y="{ty}">{label}</text>"#,
+                ty = h - 4.0,
+                label = clock(hour)
             );
         }
     }
@@ -104,17 +96,20 @@ mod tests {
 
     #[test]
     fn svg_has_a_bar_pair_per_hour_scaled_to_the_largest() {
-        let mut b = [Bucket::default(); HOURS];
-        b[23] = Bucket {
+        let mut hours = vec![HourCounts::default(); HOURS];
+        hours[23] = HourCounts {
             firing: 4,
             resolved: 0,
             succeeded: 2,
             failed: 2,
         };
-        let svg = svg(&b);
+        // 2026-01-01T00:00Z is hour 490 896; the last bar is 23:00–00:00.
+        let first_hour = 490_896 - 24;
+        let svg = svg(&Buckets { first_hour, hours });
         assert_eq!(svg.matches("<rect").count(), HOURS * 4);
-        assert!(svg.contains("alerts 1h ago: 4 firing"));
-        assert!(svg.contains(r#"height="96.0"><title>alerts 1h ago: 4 firing"#));
-        assert!(svg.contains(r#"height="48.0"><title>remediations 1h ago: 2 failed"#));
+        assert!(svg.contains("alerts 23:00–00:00 UTC: 4 firing"), "{svg}");
+        assert!(svg.contains(r#"height="96.0"><title>alerts 23:00–00:00 UTC: 4 firing"#));
+        assert!(svg.contains(r#"height="48.0"><title>remediations 23:00–00:00 UTC: 2 failed"#));
+        assert!(svg.contains(">00:00</text>"), "hour labels: {svg}");
     }
 }

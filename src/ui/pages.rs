@@ -1,16 +1,19 @@
-//! The pages: alerts, remediation detail, operarios, cluster.
+//! The pages: alerts, remediation detail, operarios (with the "try it" form), cluster.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use axum::extract::{Path, Query, State};
-use axum::response::Html;
+use axum::http::{HeaderName, StatusCode};
+use axum::response::{Html, IntoResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::chart;
 use super::templates::render;
-use crate::http::{ApiError, AppState, OperariusView, RemediationView};
+use crate::http::{try_webhook, ApiError, AppState, OperariusView, RemediationView, TryView};
 use crate::ids::RemediationId;
+use crate::operarios::{MatchOp, OperariusDef};
 use crate::remediation::{AlertFilter, AlertRecord, History};
 use crate::time::{format_ms, now_ms};
 
@@ -161,15 +164,17 @@ fn item(history: &History, a: AlertRecord) -> Result<AlertItem, ApiError> {
     })
 }
 
-/// `GET /`: alerts grouped by alertname, filtered and paginated on the server.
+/// `GET /`: alerts grouped by alertname, filtered and paginated on the server. The
+/// `Server-Timing` header splits the server time into the list and the chart.
 pub async fn alerts(
     State(state): State<AppState>,
     query: Result<Query<AlertsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Html<String>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text(), json!(null)))?;
     let now = now_ms();
     let (filter, before) = query.filter(now)?;
-    let (groups, next, buckets) = blocking(state.replica.history(), move |h| {
+    let (groups, next, buckets, timing) = blocking(state.replica.history(), move |h| {
+        let started = Instant::now();
         let page = h.alerts_page(&filter, before, PAGE_SIZE)?;
         let mut groups: Vec<Group> = Vec::new();
         for a in page.alerts {
@@ -183,12 +188,18 @@ pub async fn alerts(
                 }),
             }
         }
+        let listed = Instant::now();
         let buckets = chart::buckets(&h, now)?;
-        Ok((groups, page.next_before, buckets))
+        let timing = format!(
+            "list;dur={:.2}, chart;dur={:.2}",
+            (listed - started).as_secs_f64() * 1e3,
+            listed.elapsed().as_secs_f64() * 1e3
+        );
+        Ok((groups, page.next_before, buckets, timing))
     })
     .await?;
     let count: usize = groups.iter().map(|g| g.alerts.len()).sum();
-    render(
+    let html = render(
         "alerts.html",
         json!({
             "page": "alerts",
@@ -201,8 +212,11 @@ pub async fn alerts(
             "older_href": next.map(|n| query.href(Some(n))),
             "newest_href": query.href(None),
         }),
-    )
-    .map(Html)
+    )?;
+    Ok((
+        [(HeaderName::from_static("server-timing"), timing)],
+        Html(html),
+    ))
 }
 
 struct Step {
@@ -305,38 +319,213 @@ pub async fn remediation(
     .map(Html)
 }
 
-/// `GET /operarios`.
-pub async fn operarios(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
-    let ops = blocking(state.replica.history(), |h| {
-        let (defs, _) = h.catalog()?;
-        let mut out = Vec::with_capacity(defs.len());
-        for d in defs {
-            let stats = h.operarius_stats(&format!("{}/{}", d.namespace, d.name))?;
-            let view = OperariusView::from(d);
-            let mut v = serde_json::to_value(&view)
-                .map_err(|e| ApiError::Internal(format!("operarius view: {e}")))?;
-            v["yaml"] = json!(serde_yaml::to_string(&view.job_template).unwrap_or_default());
-            v["executions"] = json!(stats.execution_count);
-            v["lastStatus"] = json!(stats.last_status.map(|s| s.as_str()));
-            v["lastExecution"] = json!(stats.last_execution_ms.map(format_ms));
-            out.push(v);
+/// The operarius cards of the operarios page.
+fn operarius_cards(h: &History) -> Result<(Vec<Value>, Vec<OperariusDef>), ApiError> {
+    let (defs, _) = h.catalog()?;
+    let mut out = Vec::with_capacity(defs.len());
+    for d in &defs {
+        let stats = h.operarius_stats(&d.key())?;
+        let view = OperariusView::from(d.clone());
+        let mut v = serde_json::to_value(&view)
+            .map_err(|e| ApiError::Internal(format!("operarius view: {e}")))?;
+        v["yaml"] = json!(serde_yaml::to_string(&view.job_template).unwrap_or_default());
+        v["executions"] = json!(stats.execution_count);
+        v["lastStatus"] = json!(stats.last_status.map(|s| s.as_str()));
+        v["lastExecution"] = json!(stats.last_execution_ms.map(format_ms));
+        out.push(v);
+    }
+    Ok((out, defs))
+}
+
+/// A webhook the first enabled operarius matches, to start the "try it" form from: its
+/// alertname, status and selector labels, plus the labels and annotation the example operarios'
+/// templates read.
+fn sample_webhook(defs: &[OperariusDef]) -> String {
+    let def = defs.iter().find(|d| d.enabled).or(defs.first());
+    let (alertname, status) = def
+        .map(|d| (d.selector.alertname.clone(), d.selector.status.clone()))
+        .unwrap_or_else(|| ("KubePodCrashLooping".into(), "firing".into()));
+    let mut labels: BTreeMap<String, String> = BTreeMap::new();
+    labels.insert("alertname".into(), alertname.clone());
+    labels.insert("namespace".into(), "default".into());
+    labels.insert("pod".into(), "example-0".into());
+    if let Some(d) = def {
+        labels.extend(d.selector.labels.clone());
+        for m in &d.selector.matchers {
+            if m.op == MatchOp::Eq {
+                labels.insert(m.name.clone(), m.value.clone());
+            }
         }
-        Ok(out)
-    })
-    .await?;
+    }
+    let status = if status.is_empty() {
+        "firing".to_string()
+    } else {
+        status
+    };
+    let hook = json!({
+        "version": "4",
+        "groupKey": format!("{{}}:{{alertname=\"{alertname}\"}}"),
+        "status": status,
+        "receiver": "openfero",
+        "groupLabels": { "alertname": alertname },
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager.example",
+        "alerts": [{
+            "status": status,
+            "labels": labels,
+            "annotations": { "summary": "an example alert" },
+            "startsAt": format_ms(now_ms()),
+            "generatorURL": "http://prometheus.example/graph"
+        }]
+    });
+    serde_json::to_string_pretty(&hook).unwrap_or_default()
+}
+
+/// `GET /operarios`: the replicated catalog and the "try it" form.
+pub async fn operarios(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
+    let (ops, defs) = blocking(state.replica.history(), |h| operarius_cards(&h)).await?;
     render(
         "operarios.html",
-        json!({ "page": "operarios", "about": about(), "ops": ops }),
+        json!({
+            "page": "operarios",
+            "live": false,
+            "about": about(),
+            "ops": ops,
+            "payload": sample_webhook(&defs),
+        }),
     )
     .map(Html)
 }
 
-/// `GET /cluster`.
+/// The "try it" form's body.
+#[derive(Debug, Deserialize)]
+struct TryForm {
+    #[serde(default)]
+    payload: String,
+}
+
+/// `POST /operarios/try` (the form, `application/x-www-form-urlencoded`): the operarios that
+/// would match each alert of the pasted webhook and what each would run, with nothing proposed,
+/// stored or executed. Bad input is a 400 page that says what is wrong, with the payload kept
+/// in the form.
+pub async fn try_operarios(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+) -> Result<(StatusCode, Html<String>), ApiError> {
+    let body = match crate::http::read_body(&state, request).await {
+        Ok(b) => b,
+        Err(e) => return try_page(e.status(), "", None, Some(e.to_string())),
+    };
+    let form: TryForm = match serde_urlencoded::from_bytes(&body) {
+        Ok(f) => f,
+        Err(e) => {
+            let msg = format!("cannot read the form: {e}");
+            return try_page(StatusCode::BAD_REQUEST, "", None, Some(msg));
+        }
+    };
+    if form.payload.trim().is_empty() {
+        let msg = "paste an Alertmanager webhook payload (JSON) first".to_string();
+        return try_page(StatusCode::BAD_REQUEST, &form.payload, None, Some(msg));
+    }
+    match try_webhook(&state, form.payload.as_bytes()).await {
+        Ok(view) => try_page(StatusCode::OK, &form.payload, Some(view), None),
+        Err(e @ ApiError::BadRequest { .. }) => try_page(
+            StatusCode::BAD_REQUEST,
+            &form.payload,
+            None,
+            Some(e.to_string()),
+        ),
+        Err(e) => Err(e),
+    }
+}
+
+fn try_page(
+    status: StatusCode,
+    payload: &str,
+    result: Option<TryView>,
+    error: Option<String>,
+) -> Result<(StatusCode, Html<String>), ApiError> {
+    let result = result.map(|r| {
+        let mut v = serde_json::to_value(&r).unwrap_or(Value::Null);
+        // The rendered Job as YAML and the local command line, for reading.
+        if let Some(alerts) = v["alerts"].as_array_mut() {
+            for c in alerts
+                .iter_mut()
+                .filter_map(|a| a["candidates"].as_array_mut())
+                .flatten()
+            {
+                let job = c["job"].clone();
+                if job.is_object() {
+                    let argv: Vec<String> = job["command"]
+                        .as_array()
+                        .into_iter()
+                        .chain(job["args"].as_array())
+                        .flatten()
+                        .filter_map(|a| a.as_str().map(shell_word))
+                        .collect();
+                    c["commandLine"] = json!(argv.join(" "));
+                    c["yaml"] =
+                        json!(serde_yaml::to_string(&job["jobTemplate"]).unwrap_or_default());
+                }
+            }
+        }
+        v
+    });
+    let html = render(
+        "try.html",
+        json!({
+            "page": "operarios",
+            "live": false,
+            "about": about(),
+            "payload": payload,
+            "result": result,
+            "error": error,
+        }),
+    )?;
+    Ok((status, Html(html)))
+}
+
+/// One word of a command line as a POSIX shell would need it quoted, for display.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// How often the cluster page re-renders itself: gossip and replication progress are not log
+/// entries, so the event stream alone would not show them.
+const CLUSTER_REFRESH_MS: u64 = 2000;
+
+/// `GET /cluster`: every node's Raft role, gossip state and replication progress; live.
 pub async fn cluster(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
     let view = state.cluster.view().await;
+    // Lag: entries the node has yet to apply, against the leader's last log index.
+    let leader_last = view
+        .nodes
+        .iter()
+        .find(|n| Some(&n.id) == view.leader.as_ref())
+        .and_then(|n| n.last_log_index);
+    let lags: Vec<Option<u64>> = view
+        .nodes
+        .iter()
+        .map(|n| Some(leader_last?.saturating_sub(n.applied_index?)))
+        .collect();
     render(
         "cluster.html",
-        json!({ "page": "cluster", "about": about(), "c": view }),
+        json!({
+            "page": "cluster",
+            "about": about(),
+            "c": view,
+            "lags": lags,
+            "refresh_ms": CLUSTER_REFRESH_MS,
+            "as_of": format_ms(now_ms()),
+        }),
     )
     .map(Html)
 }

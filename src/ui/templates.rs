@@ -16,6 +16,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("operarios.html", include_str!("templates/operarios.html")),
     ("cluster.html", include_str!("templates/cluster.html")),
+    ("try.html", include_str!("templates/try.html")),
+    ("try_form.html", include_str!("templates/try_form.html")),
 ];
 
 fn env() -> &'static Environment<'static> {

@@ -1,6 +1,7 @@
 //! Integration tests: real HTTP, real processes, real sled folders, real Alertmanager.
 
 mod alertmanager;
+mod browser;
 mod chart;
 mod cluster;
 mod cluster_support;

@@ -65,6 +65,16 @@ async fn alerts_page_groups_filters_and_marks_unremediated_alerts() {
         "both HighLatency alerts"
     );
     assert!(html.contains("<svg"), "the chart");
+    // The chart's bars count what was just posted (summed, in case an hour began meanwhile).
+    let counted = |kind: &str| -> u64 {
+        html.split("<title>alerts ")
+            .skip(1)
+            .filter_map(|t| t.split("</title>").next())
+            .filter_map(|t| t.strip_suffix(&format!(" {kind}")))
+            .filter_map(|t| t.rsplit(": ").next()?.parse::<u64>().ok())
+            .sum()
+    };
+    assert_eq!((counted("firing"), counted("resolved")), (2, 1), "{html}");
 
     let (_, html) = page(&app, "/?status=resolved").await;
     assert!(
@@ -143,6 +153,14 @@ async fn remediation_operarios_and_cluster_pages_render() {
         html.contains(&me) && html.contains("badge leader"),
         "{html}"
     );
+    assert!(
+        html.contains(r#"data-refresh-ms="2000""#),
+        "the cluster page re-renders itself: {html}"
+    );
+    assert!(
+        html.contains(r#"<td class="lag">0</td>"#),
+        "a single node has no lag: {html}"
+    );
 }
 
 #[tokio::test]
@@ -198,4 +216,193 @@ async fn ui_assets_are_embedded() {
         "no CDN"
     );
     assert!(html.contains(r#"<script src="/ui/app.js" defer></script>"#));
+}
+
+fn post_raw(path: &str, content_type: &str, body: String) -> Request<Body> {
+    Request::post(path)
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Body::from(body))
+        .expect("request")
+}
+
+/// Applied index and alert count: what a side effect would move.
+fn footprint(replica: &openfero::replica::Replica) -> (u64, u64, usize) {
+    let h = replica.history();
+    (
+        replica.status().last_applied.unwrap_or(0),
+        h.live_alerts().expect("count"),
+        h.remediations(None, 1000).expect("list").len(),
+    )
+}
+
+#[tokio::test]
+async fn try_api_shows_matching_operarius_and_rendered_job_without_side_effects() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    operarios_dir(dir.path());
+    let (app, replica) = node(dir.path(), 0).await;
+    // The first webhook replicates the catalog (the node's catalog task does it in a real node).
+    post_alert(&app, "Warmup", "w", "firing").await;
+    let before = footprint(&replica);
+
+    let mut hook = webhook("DiskFull", "db-7", "firing", "2026-02-01T00:00:00Z");
+    hook["alerts"].as_array_mut().expect("alerts").push(
+        webhook("HighLatency", "web-1", "firing", "2026-02-01T00:00:00Z")["alerts"][0].clone(),
+    );
+    let (s, _, body) = send(
+        &app,
+        post_raw("/api/operarios/try", "application/json", hook.to_string()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["catalogSize"], 1);
+    let disk = &body["alerts"][0];
+    assert_eq!(disk["verdict"], "runs", "{disk}");
+    assert_eq!(disk["selected"], "default/fix-disk");
+    let c = &disk["candidates"][0];
+    assert_eq!(c["selected"], true);
+    assert!(c["jobName"]
+        .as_str()
+        .is_some_and(|n| n.starts_with("fix-disk-")));
+    assert_eq!(c["job"]["image"], "busybox");
+    let args = c["job"]["args"][0].as_str().expect("args");
+    assert!(
+        args.contains("echo db-7 >>"),
+        "the template is rendered: {args}"
+    );
+    assert_eq!(c["job"]["env"]["OPENFERO_POD"], "db-7");
+    let latency = &body["alerts"][1];
+    assert_eq!(latency["verdict"], "noMatch");
+    assert_eq!(latency["summary"], "no operarius matches");
+    assert_eq!(latency["candidates"].as_array().map(Vec::len), Some(0));
+
+    assert_eq!(
+        footprint(&replica),
+        before,
+        "nothing proposed, stored or run"
+    );
+    assert!(
+        !dir.path().join("marker").exists(),
+        "the operarius did not run"
+    );
+}
+
+#[tokio::test]
+async fn try_api_refuses_bad_input_with_a_4xx_naming_the_problem() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (app, replica) = node(dir.path(), 0).await;
+    let before = footprint(&replica);
+    let (s, _, body) = send(
+        &app,
+        post_raw(
+            "/api/operarios/try",
+            "application/json",
+            "{\"status\": ".into(),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("EOF")),
+        "{body}"
+    );
+    let bad_time = webhook("X", "p", "firing", "yesterday").to_string();
+    let (s, _, body) = send(
+        &app,
+        post_raw("/api/operarios/try", "application/json", bad_time),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(body["detail"]["field"], "alerts[0].startsAt", "{body}");
+    let (s, _, body) = send(
+        &app,
+        post_raw("/api/operarios/try", "text/plain", "{}".into()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    let (s, _, _) = send(
+        &app,
+        post_raw(
+            "/api/operarios/try",
+            "application/json",
+            "x".repeat(70 * 1024),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(footprint(&replica), before);
+}
+
+fn form(payload: &str) -> String {
+    serde_urlencoded::to_string([("payload", payload)]).expect("form")
+}
+
+#[tokio::test]
+async fn try_form_renders_the_result_page_without_js() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    operarios_dir(dir.path());
+    let (app, replica) = node(dir.path(), 0).await;
+    post_alert(&app, "Warmup", "w", "firing").await;
+
+    let (s, html) = page(&app, "/operarios").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains(r#"<form method="post" action="/operarios/try""#),
+        "{html}"
+    );
+    assert!(
+        html.contains("&quot;DiskFull&quot;"),
+        "the sample payload matches the first operarius"
+    );
+    let before = footprint(&replica);
+
+    let urlencoded = "application/x-www-form-urlencoded";
+    let hook = webhook("DiskFull", "db-9", "firing", "2026-02-01T00:00:00Z").to_string();
+    let (s, _, body) = send(&app, post_raw("/operarios/try", urlencoded, form(&hook))).await;
+    let html = body.as_str().expect("html").replace("&#x2f;", "/");
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("default/fix-disk") && html.contains("selected"),
+        "{html}"
+    );
+    assert!(html.contains("image: busybox"), "the Job as YAML: {html}");
+    assert!(
+        html.contains("echo db-9 &gt;&gt;"),
+        "the rendered command: {html}"
+    );
+
+    let other = webhook("Unknown", "x", "firing", "2026-02-01T00:00:00Z").to_string();
+    let (s, _, body) = send(&app, post_raw("/operarios/try", urlencoded, form(&other))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(body
+        .as_str()
+        .expect("html")
+        .contains("no operarius matches"));
+
+    let (s, _, body) = send(
+        &app,
+        post_raw("/operarios/try", urlencoded, form("{not json")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let html = body.as_str().expect("html");
+    assert!(
+        html.contains("Cannot evaluate this payload") && html.contains("invalid webhook"),
+        "{html}"
+    );
+    assert!(
+        html.contains("{not json</textarea>"),
+        "the payload is kept: {html}"
+    );
+    let (s, _, body) = send(&app, post_raw("/operarios/try", urlencoded, form("  "))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(body
+        .as_str()
+        .expect("html")
+        .contains("paste an Alertmanager webhook"));
+
+    assert_eq!(
+        footprint(&replica),
+        before,
+        "nothing proposed, stored or run"
+    );
 }

@@ -39,14 +39,34 @@
     });
   }
 
+  // A selector that finds the focused element again in the re-rendered <main>: a form field
+  // by name, a card's summary by its alertname, a link by its address.
+  function focusKey(el, main) {
+    if (!el || !main.contains(el)) return null;
+    if (el.name) return "[name='" + CSS.escape(el.name) + "']";
+    var card = el.closest("details.card[data-alertname]");
+    if (el.tagName === "SUMMARY" && card) {
+      return "details.card[data-alertname='" + CSS.escape(card.dataset.alertname) + "'] > summary";
+    }
+    if (el.tagName === "A" && el.getAttribute("href")) {
+      return "a[href='" + CSS.escape(el.getAttribute("href")) + "']";
+    }
+    if (el.id) return "#" + CSS.escape(el.id);
+    return null;
+  }
+
   // Live updates: the server says when the applied state changed; the page re-renders its
-  // <main> from the server (same URL, same filters), keeping which cards are collapsed.
+  // <main> from the server (same URL, same filters), keeping which cards are collapsed and what
+  // was typed into the filters but not submitted yet. A page whose <main> has
+  // data-refresh-ms (the cluster page: gossip changes are not log entries) also re-renders
+  // on that period. Pages rendered with data-live="off" (forms) are never replaced.
   var live = document.getElementById("live");
   var paused = false;
   var connected = false;
   var refreshing = false;
   var again = false;
   function showState() {
+    if (!live) return;
     var s = paused ? "paused" : connected ? "live" : "disconnected";
     live.dataset.state = s;
     live.textContent = s === "live" ? "Live" : s === "paused" ? "Paused" : "Disconnected";
@@ -66,13 +86,24 @@
         main.querySelectorAll("details.card[data-alertname]").forEach(function (d) {
           if (!d.open) closed[d.dataset.alertname] = true;
         });
-        var focused = document.activeElement && document.activeElement.name;
+        var focused = focusKey(document.activeElement, main);
+        var edited = {};
+        main.querySelectorAll("form.filters [name]").forEach(function (f) {
+          var changed = f.tagName === "SELECT"
+            ? Array.prototype.some.call(f.options, function (o) { return o.selected !== o.defaultSelected; })
+            : f.value !== f.defaultValue;
+          if (changed) edited[f.name] = f.value;
+        });
         main.innerHTML = next.innerHTML;
+        Object.keys(edited).forEach(function (name) {
+          var f = main.querySelector("form.filters [name='" + name + "']");
+          if (f) f.value = edited[name];
+        });
         main.querySelectorAll("details.card[data-alertname]").forEach(function (d) {
           if (closed[d.dataset.alertname]) d.open = false;
         });
         if (focused) {
-          var f = main.querySelector("[name='" + focused + "']");
+          var f = main.querySelector(focused);
           if (f) f.focus();
         }
         localTimes(main);
@@ -84,8 +115,10 @@
         if (again) { again = false; refresh(); }
       });
   }
+  var source = null;
   function connect() {
     var es = new EventSource("/api/events");
+    source = es;
     es.addEventListener("open", function () { connected = true; showState(); });
     es.addEventListener("applied", function () { refresh(); });
     es.addEventListener("error", function () {
@@ -101,14 +134,23 @@
     document.getElementById("theme-toggle").addEventListener("click", function () {
       setTheme(root.dataset.theme === "dark" ? "light" : "dark");
     });
+    localTimes(document);
+    wireExpand(document);
+    setInterval(function () { localTimes(document); }, 30000);
+    if (document.body.dataset.live === "off" || !live) return;
     live.addEventListener("click", function () {
       paused = !paused;
       showState();
       if (!paused) refresh();
     });
-    localTimes(document);
-    wireExpand(document);
-    setInterval(function () { localTimes(document); }, 30000);
-    if (document.body.dataset.live !== "off") connect();
+    connect();
+    // Close the stream when the page goes away (or into the back/forward cache): an open one
+    // would hold one of the browser's few connections to this host.
+    window.addEventListener("pagehide", function () { if (source) source.close(); });
+    window.addEventListener("pageshow", function (e) {
+      if (e.persisted) { connect(); refresh(); }
+    });
+    var every = parseInt(document.getElementById("main").dataset.refreshMs || "0", 10);
+    if (every > 0) setInterval(refresh, every);
   });
 })();

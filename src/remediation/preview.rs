@@ -1,0 +1,150 @@
+//! What apply would decide for a webhook, computed on the read side: nothing is proposed, stored
+//! or run. The operarius "try it" of the API and the UI.
+//!
+//! It goes through the functions apply uses — the alert context, candidate selection and
+//! priority, template rendering, job names, the cooldown rule — against the *replicated*
+//! catalog, which is what apply matches against.
+
+use openfero_raft::KvError;
+
+use super::command::Ingest;
+use super::job_name::job_name;
+use super::machine::{active_cooldown, alert_context, cooldown_reason};
+use super::query::History;
+use crate::ids::{EventId, Fingerprint, RemediationId};
+use crate::operarios::{candidates, select, AlertContext, RenderError, RenderedJob};
+
+/// The decision for every alert of one webhook.
+#[derive(Debug, Clone)]
+pub struct Preview {
+    /// Fingerprint of the replicated catalog evaluated (`None`: no catalog replicated yet).
+    pub catalog_fingerprint: Option<String>,
+    /// Operarios in that catalog.
+    pub catalog_size: usize,
+    pub alerts: Vec<AlertPreview>,
+}
+
+/// One alert of the webhook and every operarius matching it, best first.
+#[derive(Debug, Clone)]
+pub struct AlertPreview {
+    pub event_id: EventId,
+    pub alert: AlertContext,
+    /// The sequence number of this event if it is already recorded: a delivery changes nothing.
+    pub recorded_seq: Option<u64>,
+    pub candidates: Vec<CandidatePreview>,
+}
+
+/// One matching operarius and what it would run for the alert.
+#[derive(Debug, Clone)]
+pub struct CandidatePreview {
+    /// `namespace/name`.
+    pub operarius: String,
+    pub namespace: String,
+    pub priority: i32,
+    pub enabled: bool,
+    /// The one apply picks (enabled, highest priority, then smallest key).
+    pub selected: bool,
+    pub remediation_id: RemediationId,
+    pub job_name: String,
+    /// Set when a cooldown would skip this operarius now: the reason, as apply records it.
+    pub cooldown: Option<String>,
+    pub rendered: Result<RenderedJob, RenderError>,
+}
+
+/// What a delivery of the alert would lead to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The event is recorded already: a re-delivery changes nothing.
+    AlreadyRecorded,
+    NoMatch,
+    /// Operarios match, but none of them is enabled.
+    OnlyDisabled,
+    /// A cooldown skips the selected operarius.
+    Skipped,
+    /// The selected operarius' templates cannot be rendered for the alert.
+    Failed,
+    /// A pending remediation of the selected operarius.
+    Runs,
+}
+
+impl Verdict {
+    /// A stable code for the API.
+    pub fn code(self) -> &'static str {
+        match self {
+            Verdict::AlreadyRecorded => "alreadyRecorded",
+            Verdict::NoMatch => "noMatch",
+            Verdict::OnlyDisabled => "onlyDisabled",
+            Verdict::Skipped => "skipped",
+            Verdict::Failed => "failed",
+            Verdict::Runs => "runs",
+        }
+    }
+}
+
+impl AlertPreview {
+    pub fn selected(&self) -> Option<&CandidatePreview> {
+        self.candidates.iter().find(|c| c.selected)
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        if self.recorded_seq.is_some() {
+            return Verdict::AlreadyRecorded;
+        }
+        match self.selected() {
+            None if self.candidates.is_empty() => Verdict::NoMatch,
+            None => Verdict::OnlyDisabled,
+            Some(c) if c.cooldown.is_some() => Verdict::Skipped,
+            Some(c) if c.rendered.is_err() => Verdict::Failed,
+            Some(_) => Verdict::Runs,
+        }
+    }
+}
+
+/// Evaluate `ingest` (stamped with the time to evaluate cooldowns at) against the replicated
+/// catalog. Reads only.
+pub fn preview(history: &History, ingest: &Ingest) -> Result<Preview, KvError> {
+    let (catalog, catalog_fingerprint) = history.catalog()?;
+    let now = ingest.received_at_ms;
+    let mut alerts = Vec::with_capacity(ingest.alerts.len());
+    for ev in &ingest.alerts {
+        let alert = alert_context(ingest, ev);
+        let event_id = EventId::derive(
+            &Fingerprint(ev.fingerprint.clone()),
+            &ev.starts_at,
+            &ev.status,
+        );
+        let chosen = select(&catalog, &alert).map(|d| d.key());
+        let mut found = Vec::new();
+        for def in candidates(&catalog, &alert) {
+            let key = def.key();
+            let remediation_id = RemediationId::derive(&event_id, &key);
+            let until = match def.cooldown_secs {
+                Some(s) if s > 0 => history.cooldown_until(&key, &alert.fingerprint)?,
+                _ => None,
+            };
+            found.push(CandidatePreview {
+                selected: chosen.as_deref() == Some(key.as_str()),
+                job_name: job_name(&def.name, &remediation_id),
+                cooldown: active_cooldown(def, until, now)
+                    .map(|u| cooldown_reason(def, &alert.fingerprint, u)),
+                rendered: crate::operarios::render(def, &alert),
+                operarius: key,
+                namespace: def.namespace.clone(),
+                priority: def.priority,
+                enabled: def.enabled,
+                remediation_id,
+            });
+        }
+        alerts.push(AlertPreview {
+            recorded_seq: history.event_seq(&event_id)?,
+            event_id,
+            alert,
+            candidates: found,
+        });
+    }
+    Ok(Preview {
+        catalog_fingerprint,
+        catalog_size: catalog.len(),
+        alerts,
+    })
+}
