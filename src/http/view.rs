@@ -376,10 +376,10 @@ impl From<AlertPreview> for TryAlertView {
                 format!("skipped: {}", c.cooldown.as_deref().unwrap_or("cooldown"))
             }
             (Verdict::Failed, Some(c)) => match &c.rendered {
-                Err(e) => format!("`{}` fails: template: {e}", c.operarius),
-                Ok(_) => format!("`{}` fails", c.operarius),
+                Err(e) => format!("{} fails: template: {e}", c.operarius),
+                Ok(_) => format!("{} fails", c.operarius),
             },
-            (_, Some(c)) => format!("`{}` runs Job `{}`", c.operarius, c.job_name),
+            (_, Some(c)) => format!("{} runs Job {}", c.operarius, c.job_name),
             (_, None) => verdict.code().to_string(),
         };
         let labels = a.alert.effective_labels();
