@@ -204,6 +204,10 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
             }))
         }
     };
+    let jobs = match &backend {
+        Backend::Kubernetes(k) => Some(k.jobs.clone()),
+        Backend::Local => None,
+    };
     let metrics = Metrics::new();
     let executor = Executor::new(
         replica.clone(),
@@ -240,6 +244,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         webhook_token,
         http,
         metrics,
+        jobs,
     };
     let mut servers = Vec::new();
     let app = match raft_listener {

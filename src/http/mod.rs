@@ -37,6 +37,9 @@ pub struct AppState {
     /// For forwarding admin calls and consistent reads to the leader.
     pub http: reqwest::Client,
     pub metrics: Metrics,
+    /// This node's view of the managed Jobs (Kubernetes mode): when a remediation's Job was
+    /// created and started, for the remediation page.
+    pub jobs: Option<crate::kubernetes::JobTracker>,
 }
 
 /// The API routes of one node (the Raft routes are served beside them, see `app`), built from

@@ -266,16 +266,39 @@ pub async fn remediation(
             class: "done",
         },
     ];
+    let done_if = |at: Option<i64>| if at.is_some() { "done" } else { "" };
+    let job = state
+        .jobs
+        .as_ref()
+        .and_then(|j| job_times(j, &rec.namespace, &rec.job_name, &rec.id));
     if rec.state.as_str() != "skipped" {
-        steps.push(Step {
-            name: "running (Job created)",
-            at_ms: rec.started_at_ms,
-            class: if rec.started_at_ms.is_some() {
-                "done"
-            } else {
-                ""
-            },
-        });
+        match (&state.jobs, job) {
+            // Kubernetes: the leader's committed start, then the Job as the API reports it.
+            (Some(_), job) => {
+                steps.push(Step {
+                    name: "started by the leader",
+                    at_ms: rec.started_at_ms,
+                    class: done_if(rec.started_at_ms),
+                });
+                let (created, running) = job.unwrap_or_default();
+                steps.push(Step {
+                    name: "Job created",
+                    at_ms: created,
+                    class: done_if(created),
+                });
+                steps.push(Step {
+                    name: "running",
+                    at_ms: running,
+                    class: done_if(running),
+                });
+            }
+            // Local processes start when the start is committed.
+            (None, _) => steps.push(Step {
+                name: "running",
+                at_ms: rec.started_at_ms,
+                class: done_if(rec.started_at_ms),
+            }),
+        }
     }
     steps.push(Step {
         name: state_name,
@@ -317,6 +340,37 @@ pub async fn remediation(
         }),
     )
     .map(Html)
+}
+
+/// When the Job of remediation `id` was created and started, as this node's Job watch saw it
+/// (second precision, from Kubernetes). `None` when the watch does not hold the Job (not
+/// created yet, or expired by `ttlSecondsAfterFinished`) or it belongs to another remediation.
+fn job_times(
+    jobs: &crate::kubernetes::JobTracker,
+    namespace: &str,
+    name: &str,
+    id: &RemediationId,
+) -> Option<(Option<i64>, Option<i64>)> {
+    let job = jobs.get(namespace, name)?;
+    let owner = job
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(crate::kubernetes::labels::ANN_REMEDIATION_ID));
+    if owner.map(String::as_str) != Some(id.as_str()) {
+        return None;
+    }
+    let created = job
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| t.0.as_millisecond());
+    let started = job
+        .status
+        .as_ref()
+        .and_then(|s| s.start_time.as_ref())
+        .map(|t| t.0.as_millisecond());
+    Some((created, started))
 }
 
 /// The operarius cards of the operarios page.

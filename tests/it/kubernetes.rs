@@ -312,6 +312,31 @@ async fn alert_creates_exactly_one_job_and_its_outcome_reaches_status_and_events
     env.double.complete_job(NS, &name).expect("complete");
     let done = remediation_state(&env, &id, "succeeded").await;
     assert_eq!(done["jobName"], name.as_str());
+    // The remediation page shows the Job's own steps, as the Job watch saw them.
+    let page = env
+        .http
+        .get(env.node.url(&format!("/remediations/{id}")))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    for step in [
+        "started by the leader",
+        "Job created",
+        "running",
+        "succeeded",
+    ] {
+        let at = page
+            .find(&format!("<strong>{step}</strong>"))
+            .unwrap_or_else(|| panic!("step {step} in {page}"));
+        let item = &page[at..page[at..].find("</li>").map_or(page.len(), |e| at + e)];
+        assert!(
+            item.contains("<time datetime="),
+            "{step} has a time: {item}"
+        );
+    }
     env.double.complete_job(NS, &twin_name).expect("complete");
     remediation_state(&env, &twin_id, "succeeded").await;
     events_with_reason(&env, "JobCreated").await;

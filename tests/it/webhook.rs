@@ -99,6 +99,7 @@ async fn node_with_gossip(
         webhook_token: webhook_token.map(str::to_string),
         http: reqwest::Client::new(),
         metrics: openfero::metrics::Metrics::new(),
+        jobs: None,
     };
     (router(state), replica)
 }
