@@ -4,7 +4,7 @@
 //! Run with `cargo bench --bench ingest`. It starts the release `openfero` binary on a loopback
 //! port with a fresh data dir and an operarius that matches nothing (pure ingest).
 
-use std::process::{Command, Stdio};
+mod support;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,14 +13,6 @@ use serde_json::json;
 
 const SEQUENTIAL: usize = 2_000;
 const TOTAL_FOR_RSS: usize = 10_000;
-
-struct Kill(std::process::Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn body(i: usize) -> serde_json::Value {
     json!({
@@ -41,17 +33,6 @@ fn body(i: usize) -> serde_json::Value {
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx]
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 async fn concurrent(
@@ -95,29 +76,12 @@ async fn main() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let ops = tmp.path().join("operarios");
     std::fs::create_dir_all(&ops).expect("mkdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_openfero"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--log", "warn"])
-        .arg("--data-dir")
-        .arg(tmp.path().join("data"))
-        .arg("--operarios")
-        .arg(&ops)
-        .args(["--retention-alerts", "100000"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start openfero");
-    let pid = child.id();
-    let _guard = Kill(child);
+    let node = support::Node::start(&ops, &tmp.path().join("data"), 100_000);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(128)
         .build()
         .expect("client");
-    let base = format!("http://127.0.0.1:{port}");
+    let base = node.base.clone();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
@@ -129,7 +93,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let url = format!("{base}/alerts");
-    let rss_start = rss_kib(pid);
+    let rss_start = node.rss_kib();
 
     let mut lat = Vec::with_capacity(SEQUENTIAL);
     for i in 0..SEQUENTIAL {
@@ -174,6 +138,6 @@ async fn main() {
     println!(
         "RSS: {} KiB at start, {} KiB after {sent} alerts",
         rss_start,
-        rss_kib(pid)
+        node.rss_kib()
     );
 }

@@ -7,7 +7,7 @@
 //! finish, then times each page `ROUNDS` times. The page's `Server-Timing` header splits the
 //! server time into the list and the chart.
 
-use std::process::{Command, Stdio};
+mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -32,14 +32,6 @@ spec:
           containers:
             - {name: c, image: busybox, command: ["/bin/true"]}
 "#;
-
-struct Kill(std::process::Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Alert `i`: ten common alertnames and a rare one every 10 000, both statuses, two severities,
 /// twenty namespaces; one in a hundred `Bench0` firing alerts is remediated.
@@ -113,28 +105,12 @@ async fn main() {
     let ops = tmp.path().join("operarios");
     std::fs::create_dir_all(&ops).expect("mkdir");
     std::fs::write(ops.join("sample.yaml"), OPERARIUS).expect("operarius");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_openfero"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--log", "warn"])
-        .arg("--data-dir")
-        .arg(tmp.path().join("data"))
-        .arg("--operarios")
-        .arg(&ops)
-        .args(["--retention-alerts", "200000"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start openfero");
-    let _guard = Kill(child);
+    let node = support::Node::start(&ops, &tmp.path().join("data"), 200_000);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(120))
         .build()
         .expect("client");
-    let base = format!("http://127.0.0.1:{port}");
+    let base = node.base.clone();
     wait_for(&client, "readiness", &format!("{base}/readyz"), |v| {
         v["ready"] == true
     })
@@ -151,8 +127,9 @@ async fn main() {
         assert!(r.status().is_success(), "status {}", r.status());
     }
     println!(
-        "filled {ALERTS} alerts in {:.1} s ({PER_WEBHOOK} per webhook)",
-        fill.elapsed().as_secs_f64()
+        "filled {ALERTS} alerts in {:.1} s ({PER_WEBHOOK} per webhook); RSS {} MiB",
+        fill.elapsed().as_secs_f64(),
+        node.rss_kib() / 1024
     );
     for state in ["pending", "running"] {
         let url = format!("{base}/api/remediations?state={state}&limit=1");
