@@ -287,6 +287,10 @@ impl Session {
                 .await
                 .map(|u| u.to_string())
                 .unwrap_or_default();
+            // Ends the browser (chromedriver's child) before the guards kill chromedriver.
+            if let Err(ce) = self.browser.clone().close().await {
+                eprintln!("closing the browser session: {ce}");
+            }
             panic!(
                 "browser step `{name}` failed at {url}: {e:#}\nscreenshot of the failing page: {shot}\n\
                  --- openfero log ---\n{}",
