@@ -33,13 +33,7 @@ impl Catalog {
     pub fn load(paths: Vec<PathBuf>, namespace: &str) -> Self {
         let catalog = Self {
             paths: Arc::new(paths),
-            namespace: namespace.into(),
-            loaded: Arc::new(Mutex::new(Loaded {
-                defs: Vec::new(),
-                fingerprint: String::new(),
-                problems: Vec::new(),
-            })),
-            sync_lock: Arc::new(tokio::sync::Mutex::new(())),
+            ..Self::external(namespace)
         };
         catalog.reload();
         catalog

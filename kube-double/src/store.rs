@@ -174,26 +174,16 @@ impl Store {
     }
 
     /// Stores a new object under a fresh resourceVersion and publishes ADDED.
-    pub fn insert(&mut self, id: &ResourceId, mut object: Value) -> Value {
-        self.rv += 1;
-        set_rv(&mut object, self.rv);
-        let key = key_of(&object);
-        self.objects
-            .entry(id.clone())
-            .or_default()
-            .insert(key, object.clone());
-        self.publish(Change {
-            rv: self.rv,
-            resource: id.clone(),
-            kind: ChangeKind::Added,
-            object: object.clone(),
-            old: None,
-        });
-        object
+    pub fn insert(&mut self, id: &ResourceId, object: Value) -> Value {
+        self.write(id, object, ChangeKind::Added)
     }
 
     /// Replaces an existing object under a fresh resourceVersion and publishes MODIFIED.
-    pub fn replace(&mut self, id: &ResourceId, mut object: Value) -> Value {
+    pub fn replace(&mut self, id: &ResourceId, object: Value) -> Value {
+        self.write(id, object, ChangeKind::Modified)
+    }
+
+    fn write(&mut self, id: &ResourceId, mut object: Value, kind: ChangeKind) -> Value {
         self.rv += 1;
         set_rv(&mut object, self.rv);
         let key = key_of(&object);
@@ -205,7 +195,7 @@ impl Store {
         self.publish(Change {
             rv: self.rv,
             resource: id.clone(),
-            kind: ChangeKind::Modified,
+            kind,
             object: object.clone(),
             old,
         });

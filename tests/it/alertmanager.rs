@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::support::{
-    client, eventually, free_port, marker_operarius, ChildGuard, OpenferoProcess,
+    client, eventually, free_port, marker_operarios, ChildGuard, OpenferoProcess,
 };
 
 const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
@@ -49,19 +49,13 @@ async fn alertmanager_firing_and_resolved_notifications_are_remediated() {
         "{ALERTMANAGER} is missing: install Debian's prometheus-alertmanager (.ci/run does)"
     );
     let tmp = tempfile::tempdir().expect("tempdir");
-    let ops = tmp.path().join("operarios");
-    std::fs::create_dir_all(&ops).expect("mkdir");
-    let marker = tmp.path().join("runs.txt");
-    std::fs::write(
-        ops.join("firing.yaml"),
-        marker_operarius("restart-pod", "KubePodCrashLooping", "firing", &marker),
-    )
-    .expect("write");
-    std::fs::write(
-        ops.join("resolved.yaml"),
-        marker_operarius("note-recovery", "KubePodCrashLooping", "resolved", &marker),
-    )
-    .expect("write");
+    let (ops, marker) = marker_operarios(
+        tmp.path(),
+        &[
+            ("restart-pod", "KubePodCrashLooping", "firing"),
+            ("note-recovery", "KubePodCrashLooping", "resolved"),
+        ],
+    );
 
     // openfero's and Alertmanager's copies of the token, each with a trailing newline as
     // files from Secrets often have.

@@ -22,7 +22,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
 use crate::support::{
-    client as http_client, eventually, free_port, marker_operarius, webhook, ChildGuard,
+    client as http_client, eventually, free_port, marker_operarios, webhook, ChildGuard,
     OpenferoProcess,
 };
 
@@ -73,13 +73,7 @@ struct Session {
 impl Session {
     async fn start() -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let ops = tmp.path().join("operarios");
-        std::fs::create_dir_all(&ops).expect("mkdir");
-        std::fs::write(
-            ops.join("fix-disk.yaml"),
-            marker_operarius("fix-disk", "DiskFull", "firing", &tmp.path().join("marker")),
-        )
-        .expect("operarius");
+        let (ops, _) = marker_operarios(tmp.path(), &[("fix-disk", "DiskFull", "firing")]);
         let node = OpenferoProcess::start(&tmp.path().join("data"), &ops, free_port(), &[]);
         let http = http_client();
         node.wait_ready(&http).await;

@@ -16,7 +16,7 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::support::{marker_operarius, ChildGuard};
+use crate::support::{marker_operarios, ChildGuard};
 
 /// Short timings so that elections, gossip and promotion take well under a second each.
 pub const FAST: &[&str] = &[
@@ -282,14 +282,7 @@ impl TestCluster {
     /// Allocate ports for `names`; their gossip addresses become the seeds. Nothing is started.
     pub fn new(names: &[&str], opts: ClusterOptions) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let ops = tmp.path().join("operarios");
-        std::fs::create_dir_all(&ops).expect("mkdir operarios");
-        let marker = tmp.path().join("runs.txt");
-        std::fs::write(
-            ops.join("marker.yaml"),
-            marker_operarius("mark", MARKED, "firing", &marker),
-        )
-        .expect("write operarius");
+        let (ops, marker) = marker_operarios(tmp.path(), &[("mark", MARKED, "firing")]);
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(16)

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{client, eventually, free_port, marker_operarius, webhook, OpenferoProcess};
+use crate::support::{client, eventually, free_port, marker_operarios, webhook, OpenferoProcess};
 
 const N: usize = 150;
 
@@ -14,14 +14,7 @@ const N: usize = 150;
 async fn acknowledged_webhooks_survive_sigkill_and_nothing_runs_twice() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
-    let ops = tmp.path().join("operarios");
-    std::fs::create_dir_all(&ops).expect("mkdir");
-    let marker = tmp.path().join("runs.txt");
-    std::fs::write(
-        ops.join("op.yaml"),
-        marker_operarius("mark", "Durable", "firing", &marker),
-    )
-    .expect("write operarius");
+    let (ops, marker) = marker_operarios(tmp.path(), &[("mark", "Durable", "firing")]);
     let http = client();
     let port = free_port();
     let mut node = OpenferoProcess::start(&data, &ops, port, &[]);

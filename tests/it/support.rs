@@ -187,6 +187,22 @@ pub fn webhook(alertname: &str, pod: &str, status: &str, starts_at: &str) -> Val
     })
 }
 
+/// Writes marker operarios (name, alertname, status) into `dir/operarios`, all appending to
+/// `dir/runs.txt`; returns the operarios folder and the marker file.
+pub fn marker_operarios(dir: &Path, ops: &[(&str, &str, &str)]) -> (PathBuf, PathBuf) {
+    let folder = dir.join("operarios");
+    std::fs::create_dir_all(&folder).expect("mkdir operarios");
+    let marker = dir.join("runs.txt");
+    for (name, alertname, status) in ops {
+        std::fs::write(
+            folder.join(format!("{name}.yaml")),
+            marker_operarius(name, alertname, status, &marker),
+        )
+        .expect("write operarius");
+    }
+    (folder, marker)
+}
+
 /// An operarius that appends the pod label to `marker` each time it runs.
 pub fn marker_operarius(name: &str, alertname: &str, status: &str, marker: &Path) -> String {
     format!(
