@@ -170,10 +170,12 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     } else {
         None
     };
+    let metrics = Metrics::new();
     let catalog = match &kube {
         Some(_) => Catalog::external(&args.pod_namespace),
         None => Catalog::load(vec![args.operarios.clone()], &args.namespace),
-    };
+    }
+    .counting(metrics.operarius_sync_errors.clone());
     let shutdown = CancellationToken::new();
     let work = shutdown.child_token();
     let mut tasks = Vec::new();
@@ -208,7 +210,6 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         Backend::Kubernetes(k) => Some(k.jobs.clone()),
         Backend::Local => None,
     };
-    let metrics = Metrics::new();
     let executor = Executor::new(
         replica.clone(),
         args.executor_config(),
@@ -328,16 +329,22 @@ async fn catalog_task(
     every: Duration,
     stop: CancellationToken,
 ) {
-    let mut metrics = replica.raft().metrics();
+    // One interval for the whole life of the task: a sleep re-armed on every wake-up would be
+    // postponed forever by wake-ups that come more often than `every` (they did: every Raft
+    // metrics change), and the files would never be re-read.
+    let mut reload = tokio::time::interval(every.max(Duration::from_millis(100)));
+    reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    reload.tick().await;
+    let mut leadership = replica.leadership_changes();
     loop {
         if let Err(e) = catalog.ensure_replicated(&replica).await {
             warn!(error = %e, "operarius catalog not replicated yet");
         }
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(every) => { catalog.reload(); }
+            _ = reload.tick() => { catalog.reload(); }
             // A new leader syncs its catalog at once.
-            _ = metrics.changed() => {}
+            r = leadership.changed() => if r.is_err() { return },
         }
     }
 }

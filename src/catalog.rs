@@ -7,16 +7,19 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use prometheus_client::metrics::counter::Counter;
 use tracing::{info, warn};
 
-use crate::operarios::{load_paths, LoadReport, OperariusDef, Problem};
+use crate::operarios::{catalog_fingerprint, load_paths, BrokenOperarius, OperariusDef, Problem};
 use crate::remediation::CommandV1;
 use crate::replica::{ProposeError, Replica};
 
 struct Loaded {
     defs: Vec<OperariusDef>,
+    broken: Vec<BrokenOperarius>,
     fingerprint: String,
     problems: Vec<Problem>,
+    skipped: usize,
 }
 
 /// Cheap-to-clone handle over the locally loaded catalog.
@@ -26,6 +29,8 @@ pub struct Catalog {
     namespace: Arc<str>,
     loaded: Arc<Mutex<Loaded>>,
     sync_lock: Arc<tokio::sync::Mutex<()>>,
+    /// `openfero_operarius_sync_errors_total` (a detached counter until [`Catalog::counting`]).
+    sync_errors: Counter,
 }
 
 impl Catalog {
@@ -46,27 +51,47 @@ impl Catalog {
             namespace: namespace.into(),
             loaded: Arc::new(Mutex::new(Loaded {
                 defs: Vec::new(),
+                broken: Vec::new(),
                 fingerprint: String::new(),
                 problems: Vec::new(),
+                skipped: 0,
             })),
             sync_lock: Arc::new(tokio::sync::Mutex::new(())),
+            sync_errors: Counter::default(),
         }
     }
 
+    /// Count read and replication failures in `sync_errors`.
+    pub fn counting(mut self, sync_errors: Counter) -> Self {
+        let unreadable = unreadable(&self.problems());
+        sync_errors.inc_by(unreadable);
+        self.sync_errors = sync_errors;
+        self
+    }
+
+    /// Count one failure to read operarios from their source (a watch error).
+    pub fn sync_failed(&self) {
+        self.sync_errors.inc();
+    }
+
     /// Replace the catalog (sorted by key); true when it changed.
-    pub fn replace(&self, mut defs: Vec<OperariusDef>, problems: Vec<Problem>) -> bool {
+    pub fn replace(
+        &self,
+        mut defs: Vec<OperariusDef>,
+        mut broken: Vec<BrokenOperarius>,
+        problems: Vec<Problem>,
+    ) -> bool {
         defs.sort_by_key(|d| d.key());
-        let fingerprint = LoadReport {
-            operarios: defs.clone(),
-            problems: Vec::new(),
-        }
-        .fingerprint();
+        broken.sort_by_key(|b| b.key());
+        let fingerprint = catalog_fingerprint(&defs, &broken);
         let mut loaded = self.loaded.lock().expect("catalog lock poisoned");
         let changed = loaded.fingerprint != fingerprint;
         *loaded = Loaded {
             defs,
+            broken,
             fingerprint,
             problems,
+            skipped: 0,
         };
         changed
     }
@@ -77,29 +102,40 @@ impl Catalog {
             return false;
         }
         let missing: Vec<&PathBuf> = self.paths.iter().filter(|p| !p.exists()).collect();
-        let report: LoadReport = load_paths(&self.paths, &self.namespace);
+        let report = load_paths(&self.paths, &self.namespace);
         let fingerprint = report.fingerprint();
         let mut loaded = self.loaded.lock().expect("catalog lock poisoned");
-        if loaded.fingerprint == fingerprint && loaded.problems.len() == report.problems.len() {
+        if loaded.fingerprint == fingerprint
+            && loaded.problems == report.problems
+            && loaded.skipped == report.skipped.len()
+        {
             return false;
         }
         for p in &missing {
             warn!(path = %p.display(), "operarios path does not exist");
         }
+        self.sync_errors.inc_by(unreadable(&report.problems));
         for p in &report.problems {
             warn!(problem = %p, "invalid operarius");
         }
+        for s in &report.skipped {
+            info!(document = %s, "not an operarius: skipped");
+        }
         info!(
             operarios = report.operarios.len(),
+            invalid_claiming = report.broken.len(),
             problems = report.problems.len(),
+            skipped = report.skipped.len(),
             %fingerprint,
             "operarios loaded"
         );
         let changed = loaded.fingerprint != fingerprint;
         *loaded = Loaded {
             defs: report.operarios,
+            broken: report.broken,
             fingerprint,
             problems: report.problems,
+            skipped: report.skipped.len(),
         };
         changed
     }
@@ -127,9 +163,9 @@ impl Catalog {
             return Ok(());
         }
         let _guard = self.sync_lock.lock().await;
-        let (defs, fingerprint) = {
+        let (defs, broken, fingerprint) = {
             let l = self.loaded.lock().expect("catalog lock poisoned");
-            (l.defs.clone(), l.fingerprint.clone())
+            (l.defs.clone(), l.broken.clone(), l.fingerprint.clone())
         };
         let replicated = replica
             .history()
@@ -138,13 +174,38 @@ impl Catalog {
         if replicated.as_deref() == Some(fingerprint.as_str()) {
             return Ok(());
         }
-        info!(operarios = defs.len(), %fingerprint, "replicating operarius catalog");
-        replica
-            .propose_local(CommandV1::SyncOperarios {
+        info!(
+            operarios = defs.len(),
+            invalid_claiming = broken.len(),
+            %fingerprint,
+            "replicating operarius catalog"
+        );
+        // A catalog without broken operarios is written as before they existed, so nodes of
+        // the previous release keep applying it during a rolling upgrade.
+        let command = if broken.is_empty() {
+            CommandV1::SyncOperarios {
                 catalog: defs,
                 fingerprint,
-            })
-            .await
-            .map(|_| ())
+            }
+        } else {
+            CommandV1::SyncCatalog {
+                catalog: defs,
+                broken,
+                fingerprint,
+            }
+        };
+        let result = replica.propose_local(command).await.map(|_| ());
+        if result.is_err() {
+            self.sync_errors.inc();
+        }
+        result
     }
+}
+
+/// Problems that are failures to read a path, not invalid content.
+fn unreadable(problems: &[Problem]) -> u64 {
+    problems
+        .iter()
+        .filter(|p| p.message.starts_with("cannot read"))
+        .count() as u64
 }

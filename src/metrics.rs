@@ -60,6 +60,18 @@ pub struct Metrics {
     pub http_duration: Family<HttpLabels, Histogram>,
     /// Invalid operarius documents or objects seen by this node.
     pub invalid_operarios: Gauge,
+    /// OpenFero's `openfero_operarius_sync_errors_total`: failures to read operarios (an
+    /// unreadable path, a watch error) or to replicate the catalog.
+    pub operarius_sync_errors: Counter,
+    /// OpenFero's `openfero_operarius_items_loaded`: operarios in the replicated catalog
+    /// (invalid ones that claim their alerts included).
+    pub operarius_items_loaded: Gauge,
+    /// OpenFero's job counters, kept with the same names and meanings: Jobs (or local
+    /// processes) created, succeeded and failed. Counted by the leader that acts, so once per
+    /// cluster: sum them over the nodes.
+    pub jobs_created: Counter,
+    pub jobs_succeeded: Counter,
+    pub jobs_failed: Counter,
     // Gauges read from the replicated state and Raft at scrape time.
     pub alerts_stored: Gauge,
     pub remediations_by_state: Family<StateLabel, Gauge>,
@@ -116,6 +128,36 @@ impl Metrics {
             "operarios_invalid",
             "Invalid operarius documents or objects",
             invalid_operarios.clone(),
+        );
+        let operarius_sync_errors = Counter::default();
+        r.register(
+            "operarius_sync_errors",
+            "Errors reading operarios or replicating the catalog",
+            operarius_sync_errors.clone(),
+        );
+        let operarius_items_loaded = Gauge::default();
+        r.register(
+            "operarius_items_loaded",
+            "Operarios in the replicated catalog",
+            operarius_items_loaded.clone(),
+        );
+        let jobs_created = Counter::default();
+        r.register(
+            "jobs_created",
+            "Remediation Jobs (or local processes) created by this node as leader",
+            jobs_created.clone(),
+        );
+        let jobs_succeeded = Counter::default();
+        r.register(
+            "jobs_succeeded",
+            "Remediation Jobs that succeeded, recorded by this node as leader",
+            jobs_succeeded.clone(),
+        );
+        let jobs_failed = Counter::default();
+        r.register(
+            "jobs_failed",
+            "Remediation Jobs that failed, recorded by this node as leader",
+            jobs_failed.clone(),
         );
         let alerts_stored = Gauge::default();
         r.register(
@@ -186,6 +228,11 @@ impl Metrics {
             executor_duration,
             http_duration,
             invalid_operarios,
+            operarius_sync_errors,
+            operarius_items_loaded,
+            jobs_created,
+            jobs_succeeded,
+            jobs_failed,
             alerts_stored,
             remediations_by_state,
             operarius_executions,
@@ -255,6 +302,10 @@ pub async fn refresh(metrics: &Metrics, cluster: &crate::cluster::Cluster, probl
         }
     }
     if let Ok((defs, _)) = history.catalog() {
+        let broken = history.broken_operarios().map(|b| b.len()).unwrap_or(0);
+        metrics
+            .operarius_items_loaded
+            .set(as_i64((defs.len() + broken) as u64));
         for d in defs {
             let key = d.key();
             let stats = history.operarius_stats(&key).unwrap_or_default();
@@ -300,6 +351,18 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("# TYPE openfero_raft_term gauge"), "{text}");
+        for openfero_018 in [
+            "openfero_jobs_created_total",
+            "openfero_jobs_succeeded_total",
+            "openfero_jobs_failed_total",
+            "openfero_operarius_sync_errors_total",
+            "openfero_operarius_items_loaded",
+        ] {
+            assert!(
+                text.contains(&format!("{openfero_018} ")),
+                "{openfero_018}: {text}"
+            );
+        }
         assert!(text.ends_with("# EOF\n"));
     }
 }

@@ -104,3 +104,96 @@ impl Replica {
         }
     }
 }
+
+/// What the background loops react to in Raft's metrics: who leads (and whether it is this
+/// node), and how far this node has applied. Everything else in the metrics (heartbeat acks,
+/// replication progress, `millis_since_quorum_ack`) changes several times a second while
+/// nothing happened that a loop could act on — and a leadership confirmation itself changes
+/// it, so a loop that woke on every metrics change and confirmed leadership spun forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StateKey {
+    leader: Option<u64>,
+    term: u64,
+    is_leader: bool,
+    applied: Option<u64>,
+    membership: Option<u64>,
+}
+
+impl StateKey {
+    fn of(m: &openraft::RaftMetrics<u64, openfero_raft::NodeInfo>) -> Self {
+        Self {
+            leader: m.current_leader,
+            term: m.current_term,
+            is_leader: m.state == ServerState::Leader,
+            applied: m.last_applied.map(|l| l.index),
+            membership: m.membership_config.log_id().map(|l| l.index),
+        }
+    }
+}
+
+/// A watch over the Raft state that wakes only when the leader, this node's role, the applied
+/// index or the membership changed (see [`StateKey`]). Made by [`Replica::state_changes`].
+pub struct StateChanges {
+    rx: tokio::sync::watch::Receiver<openraft::RaftMetrics<u64, openfero_raft::NodeInfo>>,
+    last: StateKey,
+    /// Leadership only: the applied index and membership are left out of the key.
+    leadership_only: bool,
+}
+
+impl StateChanges {
+    /// Wait for the next relevant change; `Err` once Raft has shut down.
+    pub async fn changed(&mut self) -> Result<(), tokio::sync::watch::error::RecvError> {
+        loop {
+            self.rx.changed().await?;
+            let key = self.key_of_current();
+            if key != self.last {
+                self.last = key;
+                return Ok(());
+            }
+        }
+    }
+
+    fn key_of_current(&mut self) -> StateKey {
+        let key = StateKey::of(&self.rx.borrow_and_update());
+        if self.leadership_only {
+            StateKey {
+                applied: None,
+                membership: None,
+                ..key
+            }
+        } else {
+            key
+        }
+    }
+}
+
+impl Replica {
+    /// Relevant changes of the Raft state, for loops that must not spin on metrics noise.
+    pub fn state_changes(&self) -> StateChanges {
+        Self::changes(self.raft.metrics(), false)
+    }
+
+    /// Changes of the leader, the term or this node's role only.
+    pub fn leadership_changes(&self) -> StateChanges {
+        Self::changes(self.raft.metrics(), true)
+    }
+
+    fn changes(
+        rx: tokio::sync::watch::Receiver<openraft::RaftMetrics<u64, openfero_raft::NodeInfo>>,
+        leadership_only: bool,
+    ) -> StateChanges {
+        let mut changes = StateChanges {
+            rx,
+            last: StateKey {
+                leader: None,
+                term: 0,
+                is_leader: false,
+                applied: None,
+                membership: None,
+            },
+            leadership_only,
+        };
+        changes.last = changes.key_of_current();
+        changes
+    }
+}

@@ -5,8 +5,9 @@ use std::io::Write;
 use crate::config::ValidateArgs;
 use crate::operarios::load_paths;
 
-/// Print every problem (file, document index, name, message) and a summary; returns whether all
-/// files were valid.
+/// Print every skipped document and every problem (file, document index, name, message) and a
+/// summary; returns whether all operarios were valid. Documents of other kinds (the RBAC of an
+/// all-in-one bundle) are listed as skipped and do not fail validation.
 pub fn validate(args: &ValidateArgs, out: &mut impl Write) -> std::io::Result<bool> {
     let mut ok = true;
     for p in &args.paths {
@@ -16,15 +17,19 @@ pub fn validate(args: &ValidateArgs, out: &mut impl Write) -> std::io::Result<bo
         }
     }
     let report = load_paths(&args.paths, &args.namespace);
+    for skipped in &report.skipped {
+        writeln!(out, "{skipped}")?;
+    }
     for problem in &report.problems {
         writeln!(out, "{problem}")?;
     }
     ok &= report.problems.is_empty();
     writeln!(
         out,
-        "{} operarius(es) valid, {} problem(s)",
+        "{} operarius(es) valid, {} problem(s), {} other document(s) skipped",
         report.operarios.len(),
-        report.problems.len()
+        report.problems.len(),
+        report.skipped.len()
     )?;
     Ok(ok)
 }

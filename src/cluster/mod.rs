@@ -148,7 +148,8 @@ impl Cluster {
 /// removed node campaigning).
 pub async fn watch_membership(cluster: Cluster, stop: CancellationToken) {
     let replica = cluster.replica().clone();
-    let mut metrics = replica.raft().metrics();
+    let metrics = replica.raft().metrics();
+    let mut changes = replica.state_changes();
     let mut published: Option<String> = None;
     let mut was_member = false;
     let mut indexes_sent: (Option<u64>, Option<u64>) = (None, None);
@@ -213,7 +214,7 @@ pub async fn watch_membership(cluster: Cluster, stop: CancellationToken) {
         }
         tokio::select! {
             _ = stop.cancelled() => return,
-            r = metrics.changed() => if r.is_err() { return },
+            r = changes.changed() => if r.is_err() { return },
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }

@@ -128,7 +128,10 @@ impl Executor {
 
     pub async fn run(self, shutdown: CancellationToken) {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Finished>();
-        let mut metrics = self.replica.raft().metrics();
+        // Wakes on a new leader, role or applied entry only: waking on every metrics change
+        // (heartbeat acks included) while a leadership confirmation itself produces one spun a
+        // core whenever a Job was running (issue 17).
+        let mut changes = self.replica.state_changes();
         let mut epoch: Option<Epoch> = None;
         let jobs = match &self.backend {
             Backend::Kubernetes(k) => Some(k.jobs.clone()),
@@ -137,7 +140,7 @@ impl Executor {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = metrics.changed() => {}
+                r = changes.changed() => if r.is_err() { break },
                 Some(done) = done_rx.recv() => {
                     if let Some(e) = epoch.as_mut().filter(|e| e.leader == done.leader) {
                         e.in_flight.remove(&done.id);
@@ -238,7 +241,7 @@ impl Executor {
             .map_err(|e| ProposeError::Internal(e.to_string()))?;
         let work: Vec<RemediationRecord> = open
             .into_iter()
-            .filter(|r| !epoch.in_flight.contains(&r.id))
+            .filter(|r| !epoch.in_flight.contains(&r.id) && self.needs_action(epoch, r))
             .collect();
         if work.is_empty() {
             return Ok(());
@@ -265,11 +268,36 @@ impl Executor {
         Ok(())
     }
 
+    /// Whether an open remediation has something for this tick to do. A Job that is still
+    /// active needs nothing, so a running Job does not cost a quorum round trip per wake-up.
+    fn needs_action(&self, epoch: &Epoch, rec: &RemediationRecord) -> bool {
+        match (rec.state, &self.backend) {
+            (RemediationState::Pending, _) => epoch.in_flight.len() < self.config.max_concurrent,
+            (RemediationState::Running, Backend::Local) => true,
+            (RemediationState::Running, Backend::Kubernetes(k)) => {
+                match k.jobs.get(&rec.namespace, &rec.job_name) {
+                    None => epoch
+                        .ensured
+                        .get(&rec.id)
+                        .is_none_or(|t| t.elapsed() >= JOB_RECHECK),
+                    Some(job) => !matches!(outcome(&job), JobOutcome::Active),
+                }
+            }
+            _ => false,
+        }
+    }
+
     /// Count a recorded outcome and its duration (from the committed start).
     fn observe(&self, done: &Unreported) {
         let outcome = match done.outcome {
-            Outcome::Succeeded { .. } => "succeeded",
-            Outcome::Failed { .. } => "failed",
+            Outcome::Succeeded { .. } => {
+                self.metrics.jobs_succeeded.inc();
+                "succeeded"
+            }
+            Outcome::Failed { .. } => {
+                self.metrics.jobs_failed.inc();
+                "failed"
+            }
         };
         self.metrics
             .remediations
@@ -349,7 +377,10 @@ impl Executor {
             .unwrap_or(rec);
         info!(remediation = %rec.id, operarius = %rec.operarius, job = %rec.job_name, "executing remediation");
         match &self.backend {
-            Backend::Local => self.spawn_process(epoch, rec, done_tx),
+            Backend::Local => {
+                self.metrics.jobs_created.inc();
+                self.spawn_process(epoch, rec, done_tx)
+            }
             Backend::Kubernetes(k) => self.spawn_ensure(epoch, k.clone(), rec, done_tx),
         }
         Ok(())
@@ -412,12 +443,14 @@ impl Executor {
         let tx = done_tx.clone();
         let leader = epoch.leader;
         let replica = self.replica.clone();
+        let jobs_created = self.metrics.jobs_created.clone();
         tokio::spawn(async move {
             let (ns, name) = split_key(&rec.operarius);
             let result = ensure_job(&k.client, &rec).await;
             let outcome = match result {
                 Ok(created) => {
                     if created {
+                        jobs_created.inc();
                         info!(remediation = %rec.id, job = %rec.job_name, namespace = %rec.namespace, "job created");
                         k.reporter
                             .event(
@@ -508,7 +541,8 @@ impl Executor {
         }
     }
 
-    /// Publish `Skipped` Events for remediations decided as skipped since the last look.
+    /// Publish `Skipped` and `RemediationFailed` Events for remediations decided in apply since
+    /// the last look.
     async fn report_skipped(&self, epoch: &mut Epoch, k: &KubeBackend) {
         let Ok(recent) = self
             .replica
@@ -519,19 +553,26 @@ impl Executor {
         };
         for rec in recent {
             epoch.events_cursor = rec.seq;
-            if rec.state == RemediationState::Skipped {
-                let (ns, name) = split_key(&rec.operarius);
-                let reason = rec.reason.clone().unwrap_or_default();
-                k.reporter
-                    .event(
-                        ns,
-                        name,
-                        false,
-                        "Skipped",
-                        format!("alert {}: {reason}", rec.alertname),
-                    )
-                    .await;
-            }
+            // Decided in apply without ever starting: skipped by a cooldown, or failed because
+            // the operarius is invalid or its template cannot be rendered for the alert.
+            let (warning, kind) = match rec.state {
+                RemediationState::Skipped => (false, "Skipped"),
+                RemediationState::Failed if rec.started_at_ms.is_none() => {
+                    (true, "RemediationFailed")
+                }
+                _ => continue,
+            };
+            let (ns, name) = split_key(&rec.operarius);
+            let reason = rec.reason.clone().unwrap_or_default();
+            k.reporter
+                .event(
+                    ns,
+                    name,
+                    warning,
+                    kind,
+                    format!("alert {}: {reason}", rec.alertname),
+                )
+                .await;
         }
     }
 }

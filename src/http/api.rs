@@ -252,11 +252,14 @@ pub async fn remediation(
     get,
     path = "/api/operarios",
     tag = "operarios",
-    responses((status = 200, description = "Operarios in the replicated catalog", body = [OperariusView]))
+    responses((status = 200, description = "Operarios in the replicated catalog, invalid ones (which claim their alerts to fail them) with their `problems`", body = [OperariusView]))
 )]
 pub async fn operarios(State(state): State<AppState>) -> Result<Response, ApiError> {
     let (defs, _) = state.replica.history().catalog()?;
-    let body: Vec<OperariusView> = defs.into_iter().map(OperariusView::from).collect();
+    let broken = state.replica.history().broken_operarios()?;
+    let mut body: Vec<OperariusView> = defs.into_iter().map(OperariusView::from).collect();
+    body.extend(broken.into_iter().map(OperariusView::from));
+    body.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     Ok((read_headers(&state), Json(body)).into_response())
 }
 

@@ -18,13 +18,14 @@ use crate::time::now_ms;
 /// Parse `body` as an Alertmanager webhook and evaluate it. A body that is not a webhook is a
 /// 400 naming the failing field.
 pub async fn try_webhook(state: &AppState, body: &[u8]) -> Result<TryView, ApiError> {
-    let hook = parse_webhook(body).map_err(|e| {
+    let received_at = now_ms();
+    let hook = parse_webhook(body, received_at).map_err(|e| {
         ApiError::bad_request(
             e.to_string(),
             json!({ "field": e.field, "message": e.message }),
         )
     })?;
-    let ingest = Ingest::from_webhook(hook, now_ms(), state.replica.id());
+    let ingest = Ingest::from_webhook(hook, received_at, state.replica.id());
     let history = state.replica.history().clone();
     let p = tokio::task::spawn_blocking(move || preview(&history, &ingest))
         .await

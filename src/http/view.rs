@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::operarios::{OperariusDef, RenderedJob};
+use crate::operarios::{BrokenOperarius, OperariusDef, RenderedJob};
 use crate::remediation::{
     AlertPreview, AlertRecord, IngestSummary, Preview, RemediationRecord, Verdict,
 };
@@ -152,6 +152,33 @@ pub struct OperariusView {
     pub cooldown_seconds: Option<u64>,
     #[schema(value_type = Object)]
     pub job_template: serde_json::Value,
+    /// Set for an invalid operarius: what is wrong with it. It still claims the alerts its
+    /// selector matches and fails them with these problems (unless disabled).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+impl From<BrokenOperarius> for OperariusView {
+    fn from(b: BrokenOperarius) -> Self {
+        Self {
+            matchers: b
+                .selector
+                .matchers
+                .iter()
+                .map(|m| format!("{}{}{:?}", m.name, m.op.as_str(), m.value))
+                .collect(),
+            namespace: b.namespace,
+            name: b.name,
+            priority: b.priority,
+            enabled: b.enabled,
+            alertname: b.selector.alertname,
+            status: b.selector.status,
+            labels: b.selector.labels,
+            cooldown_seconds: None,
+            job_template: serde_json::Value::Null,
+            problems: b.problems,
+        }
+    }
 }
 
 impl From<OperariusDef> for OperariusView {
@@ -173,6 +200,7 @@ impl From<OperariusDef> for OperariusView {
             cooldown_seconds: d.cooldown_secs,
             job_template: serde_json::from_str(&d.job_template_json)
                 .unwrap_or(serde_json::Value::Null),
+            problems: Vec::new(),
         }
     }
 }

@@ -106,7 +106,8 @@ pub async fn receive(
     is_json(request.headers())?;
     let body = read_body(&state, request).await?;
     tracing::Span::current().record("bytes", body.len());
-    let hook = parse_webhook(&body).map_err(|e| {
+    let received_at = now_ms();
+    let hook = parse_webhook(&body, received_at).map_err(|e| {
         ApiError::bad_request(
             e.to_string(),
             json!({ "field": e.field, "message": e.message }),
@@ -114,7 +115,7 @@ pub async fn receive(
     })?;
     // Matching happens in apply against the replicated catalog: make it current first.
     state.catalog.ensure_replicated(&state.replica).await?;
-    let ingest = Ingest::from_webhook(hook, now_ms(), state.replica.id());
+    let ingest = Ingest::from_webhook(hook, received_at, state.replica.id());
     match state
         .replica
         .propose(CommandV1::IngestAlerts(ingest))

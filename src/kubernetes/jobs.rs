@@ -84,7 +84,7 @@ impl JobTracker {
             let stream =
                 reflector::reflector(writer, watcher(api, config.clone()).default_backoff())
                     .applied_objects();
-            super::drive(stream, changed.clone(), stop.clone(), "jobs");
+            super::drive(stream, changed.clone(), stop.clone(), "jobs", || {});
             stores.insert(ns, reader);
         }
         Self {

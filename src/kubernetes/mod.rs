@@ -72,6 +72,7 @@ pub(crate) fn drive<S, T, E>(
     notify: std::sync::Arc<tokio::sync::Notify>,
     stop: tokio_util::sync::CancellationToken,
     what: &'static str,
+    on_error: impl Fn() + Send + 'static,
 ) where
     S: futures::Stream<Item = Result<T, E>> + Send + 'static,
     T: Send + 'static,
@@ -85,7 +86,10 @@ pub(crate) fn drive<S, T, E>(
                 _ = stop.cancelled() => return,
                 item = stream.next() => match item {
                     Some(Ok(_)) => notify.notify_waiters(),
-                    Some(Err(e)) => tracing::warn!(error = %e, what, "watch error (retrying)"),
+                    Some(Err(e)) => {
+                        on_error();
+                        tracing::warn!(error = %e, what, "watch error (retrying)");
+                    }
                     None => return,
                 },
             }

@@ -14,7 +14,7 @@ use tracing::{info, warn};
 
 use super::{Namespaces, Reporter};
 use crate::catalog::Catalog;
-use crate::operarios::{Operarius, Problem};
+use crate::operarios::{BrokenOperarius, Operarius, Problem};
 use crate::replica::Replica;
 
 /// Watch Operarius objects until `stop`, keeping `catalog` equal to what the API server holds.
@@ -41,7 +41,14 @@ pub async fn watch_operarios(
             watcher(api, watcher::Config::default()).default_backoff(),
         )
         .touched_objects();
-        super::drive(stream, changed.clone(), stop.clone(), "operarios");
+        let counted = catalog.clone();
+        super::drive(
+            stream,
+            changed.clone(),
+            stop.clone(),
+            "operarios",
+            move || counted.sync_failed(),
+        );
         stores.push(reader);
     }
     // Invalid objects already reported, by (namespace/name, resourceVersion).
@@ -67,6 +74,7 @@ async fn rebuild(
     reported: &mut HashSet<(String, String)>,
 ) {
     let mut defs = BTreeMap::new();
+    let mut broken = BTreeMap::new();
     let mut problems = Vec::new();
     let leader = replica.leader_id().is_some();
     for store in stores {
@@ -74,12 +82,12 @@ async fn rebuild(
             let namespace = obj.metadata.namespace.clone().unwrap_or_default();
             let name = obj.metadata.name.clone().unwrap_or_default();
             let key = format!("{namespace}/{name}");
-            let parsed = serde_json::to_value(obj.as_ref())
-                .map_err(|e| vec![e.to_string()])
-                .and_then(|v| {
-                    serde_json::from_value::<Operarius>(v).map_err(|e| vec![e.to_string()])
-                })
-                .and_then(|op| op.to_def(&namespace));
+            let value = serde_json::to_value(obj.as_ref()).map_err(|e| vec![e.to_string()]);
+            let parsed = value.clone().and_then(|v| {
+                serde_json::from_value::<Operarius>(v)
+                    .map_err(|e| vec![e.to_string()])
+                    .and_then(|op| op.to_def(&namespace))
+            });
             match parsed {
                 Ok(def) => {
                     defs.insert(def.key(), def);
@@ -95,6 +103,14 @@ async fn rebuild(
                                 .await;
                         }
                     }
+                    // It keeps claiming its alerts, to fail them: no other operarius may run
+                    // in place of the one ranked first.
+                    if let Some(b) = value
+                        .ok()
+                        .and_then(|v| BrokenOperarius::claim_of(&v, &namespace, messages))
+                    {
+                        broken.insert(b.key(), b);
+                    }
                     problems.push(Problem {
                         file: format!("operarius {key}").into(),
                         document: 0,
@@ -105,7 +121,11 @@ async fn rebuild(
             }
         }
     }
-    if catalog.replace(defs.into_values().collect(), problems) {
+    if catalog.replace(
+        defs.into_values().collect(),
+        broken.into_values().collect(),
+        problems,
+    ) {
         info!("operarius catalog changed in kubernetes");
         if let Err(e) = catalog.ensure_replicated(replica).await {
             warn!(error = %e, "operarius catalog not replicated yet");

@@ -179,17 +179,25 @@ fn check_job_template(template: &JobTemplateSpec, problems: &mut Vec<String>) {
     }
 }
 
-fn is_dns1123_label(s: &str) -> bool {
+/// One dot-separated part of a DNS-1123 name: lowercase alphanumerics and `-`, starting and
+/// ending with an alphanumeric. Kubernetes bounds its length only for labels (63).
+fn is_dns1123_part(s: &str) -> bool {
     !s.is_empty()
-        && s.len() <= 63
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
 
+fn is_dns1123_label(s: &str) -> bool {
+    s.len() <= 63 && is_dns1123_part(s)
+}
+
+/// Kubernetes' `IsDNS1123Subdomain`, which object names follow: at most 253 characters in
+/// all; its dot-separated parts have no length limit of their own (a 100-character name
+/// without dots is a valid object name).
 fn is_dns1123_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_dns1123_label)
+    s.len() <= 253 && s.split('.').all(is_dns1123_part)
 }
 
 #[cfg(test)]
@@ -299,11 +307,34 @@ spec:
     }
 
     #[test]
+    fn a_long_name_is_accepted_and_its_job_name_stays_short() {
+        let long = "restart-the-crash-looping-pod-of-the-checkout-service-in-production-eu-west";
+        assert!(long.len() > 63);
+        let mut op = parse(VALID);
+        op.metadata.name = Some(long.to_owned());
+        let def = op.to_def("openfero").expect("a 74-character name is valid");
+        let id = crate::ids::RemediationId("0123456789abcdef".into());
+        let job = crate::remediation::job_name(&def.name, &id);
+        assert!(job.len() <= 63, "{job}");
+        assert!(job.ends_with("-0123456789abcdef"), "{job}");
+    }
+
+    #[test]
     fn dns_names_are_checked() {
         assert!(is_dns1123_subdomain("a.b-c.d1"));
         assert!(!is_dns1123_subdomain("a..b"));
         assert!(!is_dns1123_subdomain("-a"));
         assert!(!is_dns1123_subdomain(&"a".repeat(254)));
+        assert!(
+            is_dns1123_subdomain(&"a".repeat(253)),
+            "no 63-character limit on names"
+        );
+        assert!(is_dns1123_subdomain(&format!(
+            "{}.{}",
+            "b".repeat(100),
+            "c".repeat(100)
+        )));
+        assert!(!is_dns1123_label(&"a".repeat(64)), "namespaces are labels");
         assert!(is_dns1123_label("openfero"));
         assert!(!is_dns1123_label("open.fero"));
         assert!(!is_dns1123_label(""));

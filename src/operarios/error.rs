@@ -45,4 +45,7 @@ pub enum RenderError {
     /// The job template has no container to run.
     #[error("job template of `{key}` has no containers")]
     NoContainers { key: String },
+    /// The operarius failed validation; it claims the alert but cannot run for it.
+    #[error("operarius `{key}` is invalid: {problems}")]
+    InvalidOperarius { key: String, problems: String },
 }

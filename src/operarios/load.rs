@@ -11,8 +11,12 @@
 //! own, so a syntax error in one document never hides the others. Document
 //! indexes are 0-based; text before the first `---` counts as a document only
 //! when it holds more than blank lines and comments. Empty documents are
-//! skipped, documents of another kind are problems, and a repeated
+//! skipped, documents of another kind (the ServiceAccounts, Roles and
+//! RoleBindings of an all-in-one bundle that is also `kubectl apply`d) are
+//! skipped and listed in [`LoadReport::skipped`], and a repeated
 //! `namespace/name` is a problem (the first definition, in path order, wins).
+//! An invalid Operarius is a problem and, when its selector can be read, a
+//! [`BrokenOperarius`] that keeps claiming its alerts.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -22,6 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::broken::BrokenOperarius;
 use super::def::OperariusDef;
 use super::model::{Operarius, API_VERSION, KIND};
 
@@ -47,31 +52,72 @@ impl fmt::Display for Problem {
     }
 }
 
+/// A document that is not an Operarius, skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub file: PathBuf,
+    pub document: usize,
+    /// `apiVersion` `kind` `name`, as far as they could be read.
+    pub object: String,
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}#{} {}: not an Operarius, skipped",
+            self.file.display(),
+            self.document,
+            self.object
+        )
+    }
+}
+
 /// The outcome of [`load_paths`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoadReport {
     /// Valid operarii, sorted by `namespace/name`.
     pub operarios: Vec<OperariusDef>,
+    /// Invalid operarii that still claim their alerts, sorted by `namespace/name`.
+    pub broken: Vec<BrokenOperarius>,
     pub problems: Vec<Problem>,
+    pub skipped: Vec<Skipped>,
 }
 
 impl LoadReport {
     /// SHA-256 (hex) of the JSON of the definitions sorted by key: equal
     /// catalogs give equal fingerprints whatever the file layout or order.
     pub fn fingerprint(&self) -> String {
-        let mut defs: Vec<&OperariusDef> = self.operarios.iter().collect();
-        defs.sort_by_key(|d| d.key());
-        let mut hasher = Sha256::new();
-        for def in defs {
-            // Serialising plain structs of strings and integers cannot fail;
-            // an error would only drop that definition from the hash.
-            if let Ok(json) = serde_json::to_vec(def) {
-                hasher.update((json.len() as u64).to_be_bytes());
-                hasher.update(&json);
-            }
-        }
-        hex::encode(hasher.finalize())
+        catalog_fingerprint(&self.operarios, &self.broken)
     }
+}
+
+/// The fingerprint of a catalog: valid definitions sorted by key, then broken ones. A catalog
+/// without broken operarios hashes as it did before they existed.
+pub fn catalog_fingerprint(defs: &[OperariusDef], broken: &[BrokenOperarius]) -> String {
+    fn add(hasher: &mut Sha256, value: &impl Serialize) {
+        // Serialising plain structs of strings and integers cannot fail; an error would only
+        // drop that definition from the hash.
+        if let Ok(json) = serde_json::to_vec(value) {
+            hasher.update((json.len() as u64).to_be_bytes());
+            hasher.update(&json);
+        }
+    }
+    let mut defs: Vec<&OperariusDef> = defs.iter().collect();
+    defs.sort_by_key(|d| d.key());
+    let mut hasher = Sha256::new();
+    for def in defs {
+        add(&mut hasher, def);
+    }
+    let mut broken: Vec<&BrokenOperarius> = broken.iter().collect();
+    broken.sort_by_key(|b| b.key());
+    if !broken.is_empty() {
+        hasher.update(b"broken");
+        for b in broken {
+            add(&mut hasher, b);
+        }
+    }
+    hex::encode(hasher.finalize())
 }
 
 /// Loads every operarius found under `paths` (see module docs).
@@ -113,6 +159,7 @@ pub fn load_paths(paths: &[PathBuf], default_namespace: &str) -> LoadReport {
         }
     }
     report.operarios.sort_by_key(|d| d.key());
+    report.broken.sort_by_key(|b| b.key());
     report
 }
 
@@ -258,7 +305,25 @@ fn load_document(
         .map(str::to_owned);
     let field = |key: &str| value.get(key).and_then(|v| v.as_str()).unwrap_or("");
     let (api_version, kind) = (field("apiVersion"), field("kind"));
-    if kind != KIND || api_version != API_VERSION {
+    if api_version.is_empty() || kind.is_empty() {
+        report.problems.push(problem(
+            file,
+            document,
+            name,
+            "not a Kubernetes object: `apiVersion` and `kind` are required".to_owned(),
+        ));
+        return;
+    }
+    if kind != KIND {
+        // Another kind of object in a bundle meant for `kubectl apply`: not ours to judge.
+        report.skipped.push(Skipped {
+            file: file.to_path_buf(),
+            document,
+            object: format!("`{api_version}` `{kind}` `{}`", name.unwrap_or_default()),
+        });
+        return;
+    }
+    if api_version != API_VERSION {
         report.problems.push(problem(
             file,
             document,
@@ -269,30 +334,27 @@ fn load_document(
         ));
         return;
     }
-    let operarius: Operarius = match serde_yaml::from_value(value) {
-        Ok(operarius) => operarius,
-        Err(err) => {
-            report.problems.push(problem(
-                file,
-                document,
-                name,
-                format!("invalid operarius: {err}"),
-            ));
-            return;
-        }
-    };
-    let def = match operarius.to_def(default_namespace) {
-        Ok(def) => def,
+    let json = serde_json::to_value(&value).ok();
+    let checked = serde_yaml::from_value::<Operarius>(value)
+        .map_err(|err| vec![format!("invalid operarius: {err}")])
+        .and_then(|operarius| operarius.to_def(default_namespace));
+    let (key, def) = match checked {
+        Ok(def) => (def.key(), Ok(def)),
         Err(messages) => {
             report.problems.extend(
                 messages
-                    .into_iter()
-                    .map(|message| problem(file, document, name.clone(), message)),
+                    .iter()
+                    .map(|message| problem(file, document, name.clone(), message.clone())),
             );
-            return;
+            let claim = json
+                .as_ref()
+                .and_then(|v| BrokenOperarius::claim_of(v, default_namespace, messages));
+            match claim {
+                Some(b) => (b.key(), Err(b)),
+                None => return,
+            }
         }
     };
-    let key = def.key();
     if let Some((first_file, first_doc)) = origin.get(&key) {
         report.problems.push(problem(
             file,
@@ -306,7 +368,10 @@ fn load_document(
         return;
     }
     origin.insert(key, (file.to_path_buf(), document));
-    report.operarios.push(def);
+    match def {
+        Ok(def) => report.operarios.push(def),
+        Err(broken) => report.broken.push(broken),
+    }
 }
 
 #[cfg(test)]
@@ -357,17 +422,51 @@ mod tests {
         let names: Vec<&str> = report.operarios.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, vec!["first", "last"]);
         let docs: Vec<usize> = report.problems.iter().map(|p| p.document).collect();
-        assert_eq!(docs, vec![1, 2, 3], "{:?}", report.problems);
+        assert_eq!(docs, vec![1, 3], "{:?}", report.problems);
         assert!(report.problems[0].message.starts_with("invalid yaml"));
-        assert_eq!(report.problems[1].name.as_deref(), Some("cm"));
+        assert!(report.problems[1].message.contains("Invalid_Name"));
         assert_eq!(
-            report.problems[1].to_string(),
+            report.skipped.len(),
+            1,
+            "the ConfigMap is skipped, not a problem"
+        );
+        assert_eq!(
+            report.skipped[0].to_string(),
             format!(
-                "{}#2 cm: unsupported object `v1` `ConfigMap`, expected `openfero.io/v1alpha1` `Operarius`",
+                "{}#2 `v1` `ConfigMap` `cm`: not an Operarius, skipped",
                 file.display()
             )
         );
-        assert!(report.problems[2].message.contains("Invalid_Name"));
+        let broken: Vec<&str> = report.broken.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(
+            broken,
+            vec!["Invalid_Name"],
+            "an invalid operarius keeps its claim"
+        );
+    }
+
+    #[test]
+    fn a_bundle_with_rbac_loads_its_operarios_and_skips_the_rest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rbac = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: restarter}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: restarter}\nrules: []\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: restarter}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: restarter}\nsubjects: []\n";
+        let text = format!(
+            "{rbac}---\n{}---\n{}",
+            operarius("one", "A"),
+            operarius("two", "B")
+        );
+        write(dir.path(), "bundle.yaml", &text);
+        let report = load_paths(&[dir.path().to_path_buf()], "openfero");
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert_eq!(report.operarios.len(), 2);
+        assert_eq!(report.skipped.len(), 3);
+        let missing_kind = format!("{}---\nfoo: bar\n", operarius("x", "A"));
+        write(dir.path(), "bundle.yaml", &missing_kind);
+        let report = load_paths(&[dir.path().to_path_buf()], "openfero");
+        assert_eq!(
+            report.problems.len(),
+            1,
+            "a document that is no object at all is a problem"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Operarius catalog: the OpenFero `openfero.io/v1alpha1` `Operarius` resource,
 //! its validated plain (replicable) form, alert selection and job rendering.
 
+mod broken;
 mod crd;
 mod def;
 mod env;
@@ -12,16 +13,17 @@ mod render;
 mod selector;
 mod template;
 
+pub use broken::BrokenOperarius;
 pub use crd::crd_yaml;
 pub use def::{OperariusDef, SelectorDef};
 pub use env::{label_env_name, label_env_vars, ENV_PREFIX};
 pub use error::{MatcherError, RenderError};
-pub use load::{load_paths, LoadReport, Problem};
+pub use load::{catalog_fingerprint, load_paths, LoadReport, Problem, Skipped};
 pub use matcher::{parse_matchers, MatchOp, MatcherDef};
 pub use model::{
     AlertSelector, Deduplication, Operarius, OperariusSpec, OperariusStatus, API_VERSION, KIND,
     STATUS_FIRING, STATUS_RESOLVED,
 };
 pub use render::{render, RenderedJob};
-pub use selector::{candidates, select, AlertContext};
+pub use selector::{candidates, claim, claimants, select, AlertContext, Claimant};
 pub use template::{check_template, render_template, template_data};

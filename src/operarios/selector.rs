@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::def::OperariusDef;
+use super::broken::BrokenOperarius;
+use super::def::{OperariusDef, SelectorDef};
 
 /// One alert as seen by the selector and the templates.
 /// The alert name is `labels["alertname"]`.
@@ -45,19 +46,22 @@ impl AlertContext {
     }
 }
 
+impl SelectorDef {
+    /// Whether the selector matches the alert.
+    pub fn matches(&self, alert: &AlertContext) -> bool {
+        let labels = alert.effective_labels();
+        let alertname = labels.get("alertname").map(String::as_str).unwrap_or("");
+        alertname == self.alertname
+            && alert.status == self.status
+            && self.labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+            && self.matchers.iter().all(|m| m.matches(&labels))
+    }
+}
+
 impl OperariusDef {
     /// Whether the selector matches the alert. `enabled` is not considered.
     pub fn matches(&self, alert: &AlertContext) -> bool {
-        let labels = alert.effective_labels();
-        let selector = &self.selector;
-        let alertname = labels.get("alertname").map(String::as_str).unwrap_or("");
-        alertname == selector.alertname
-            && alert.status == selector.status
-            && selector
-                .labels
-                .iter()
-                .all(|(k, v)| labels.get(k) == Some(v))
-            && selector.matchers.iter().all(|m| m.matches(&labels))
+        self.selector.matches(alert)
     }
 }
 
@@ -83,10 +87,94 @@ pub fn candidates<'a>(defs: &'a [OperariusDef], alert: &AlertContext) -> Vec<&'a
     found
 }
 
+/// Who claims an alert: a valid operarius, or a broken one, which claims its alerts only to
+/// fail them (see [`BrokenOperarius`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Claimant<'a> {
+    Valid(&'a OperariusDef),
+    Broken(&'a BrokenOperarius),
+}
+
+impl Claimant<'_> {
+    pub fn key(&self) -> String {
+        match self {
+            Claimant::Valid(d) => d.key(),
+            Claimant::Broken(b) => b.key(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Claimant::Valid(d) => &d.name,
+            Claimant::Broken(b) => &b.name,
+        }
+    }
+
+    pub fn namespace(&self) -> &str {
+        match self {
+            Claimant::Valid(d) => &d.namespace,
+            Claimant::Broken(b) => &b.namespace,
+        }
+    }
+
+    pub fn priority(&self) -> i32 {
+        match self {
+            Claimant::Valid(d) => d.priority,
+            Claimant::Broken(b) => b.priority,
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        match self {
+            Claimant::Valid(d) => d.enabled,
+            Claimant::Broken(b) => b.enabled,
+        }
+    }
+
+    fn selector(&self) -> &SelectorDef {
+        match self {
+            Claimant::Valid(d) => &d.selector,
+            Claimant::Broken(b) => &b.selector,
+        }
+    }
+}
+
+/// Every operarius, valid or broken, enabled or not, whose selector matches the alert: best
+/// first (priority, then `namespace/name`).
+pub fn claimants<'a>(
+    defs: &'a [OperariusDef],
+    broken: &'a [BrokenOperarius],
+    alert: &AlertContext,
+) -> Vec<Claimant<'a>> {
+    let mut found: Vec<Claimant<'a>> = defs
+        .iter()
+        .map(Claimant::Valid)
+        .chain(broken.iter().map(Claimant::Broken))
+        .filter(|c| c.selector().matches(alert))
+        .collect();
+    found.sort_by(|a, b| {
+        b.priority()
+            .cmp(&a.priority())
+            .then_with(|| a.key().cmp(&b.key()))
+    });
+    found
+}
+
+/// The enabled claimant of an alert: what [`select`] picks, unless a broken operarius ranks
+/// at least as high — then it claims the alert and no other operarius runs for it.
+pub fn claim<'a>(
+    defs: &'a [OperariusDef],
+    broken: &'a [BrokenOperarius],
+    alert: &AlertContext,
+) -> Option<Claimant<'a>> {
+    claimants(defs, broken, alert)
+        .into_iter()
+        .find(Claimant::enabled)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operarios::def::SelectorDef;
     use crate::operarios::matcher::parse_matchers;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -211,6 +299,36 @@ mod tests {
             .map(|d| d.name.as_str())
             .collect();
         assert_eq!(names, vec!["top", "a", "b"]);
+    }
+
+    #[test]
+    fn a_broken_operarius_ranked_first_claims_and_a_disabled_one_does_not() {
+        let broken = |priority: i32, enabled: bool| BrokenOperarius {
+            namespace: "of".to_owned(),
+            name: "broken".to_owned(),
+            priority,
+            enabled,
+            selector: def("of", "x", 0).selector,
+            problems: vec!["cannot parse template".to_owned()],
+        };
+        let defs = vec![def("of", "fallback", 5)];
+        let top = [broken(10, true)];
+        assert!(
+            matches!(claim(&defs, &top, &alert()), Some(Claimant::Broken(b)) if b.name == "broken")
+        );
+        let names: Vec<String> = claimants(&defs, &top, &alert())
+            .iter()
+            .map(Claimant::key)
+            .collect();
+        assert_eq!(names, vec!["of/broken", "of/fallback"]);
+        let below = [broken(1, true)];
+        assert!(
+            matches!(claim(&defs, &below, &alert()), Some(Claimant::Valid(d)) if d.name == "fallback")
+        );
+        let off = [broken(10, false)];
+        assert!(
+            matches!(claim(&defs, &off, &alert()), Some(Claimant::Valid(d)) if d.name == "fallback")
+        );
     }
 
     #[test]

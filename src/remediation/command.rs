@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::alerts::Webhook;
 use crate::ids::{EventId, RemediationId};
-use crate::operarios::OperariusDef;
+use crate::operarios::{BrokenOperarius, OperariusDef};
 
 /// Every command ever written to the log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +59,14 @@ pub enum CommandV1 {
     /// Node ids removed from the cluster: never re-added (a returning node with a removed id
     /// must rejoin under a new id, with a wiped data dir).
     ForgetNodes { ids: Vec<u64> },
+    /// Replace the replicated catalog: valid operarios and broken ones, which keep claiming
+    /// their alerts to fail them. Proposed only when some are broken (`SyncOperarios`
+    /// otherwise), so a cluster that has none writes what older nodes can read.
+    SyncCatalog {
+        catalog: Vec<OperariusDef>,
+        broken: Vec<BrokenOperarius>,
+        fingerprint: String,
+    },
 }
 
 /// A leader identity: term and node. Two leaders can share a term in openraft 0.9, never both.

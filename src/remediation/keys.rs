@@ -24,6 +24,8 @@ pub const HOURLY_READY: &[u8] = b"ct/hourly_ready";
 /// The replicated operarius catalog and its fingerprint.
 pub const CATALOG: &[u8] = b"cat/list";
 pub const CATALOG_FINGERPRINT: &[u8] = b"cat/fp";
+/// Broken operarios that still claim their alerts (absent: none).
+pub const CATALOG_BROKEN: &[u8] = b"cat/broken";
 
 /// `opstat/<operarius key>` → `OperariusStats` (what the Operarius status shows).
 pub const OPERARIUS_STATS: &[u8] = b"os/";

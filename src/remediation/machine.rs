@@ -12,7 +12,7 @@ use super::job_name::job_name;
 use super::keys;
 use super::record::{AlertRecord, OperariusStats, RemediationRecord, RemediationState};
 use crate::ids::{EventId, Fingerprint, RemediationId};
-use crate::operarios::{render, select, AlertContext, OperariusDef};
+use crate::operarios::{claim, render, AlertContext, BrokenOperarius, Claimant, OperariusDef};
 
 /// openfero's application state machine.
 #[derive(Debug, Default)]
@@ -37,6 +37,17 @@ impl StateMachine for RemediationMachine {
                     fingerprint,
                 } => {
                     kv.put_as(keys::CATALOG, &catalog)?;
+                    kv.delete(keys::CATALOG_BROKEN);
+                    kv.put_as(keys::CATALOG_FINGERPRINT, &fingerprint)?;
+                    Ok(Response::Done)
+                }
+                CommandV1::SyncCatalog {
+                    catalog,
+                    broken,
+                    fingerprint,
+                } => {
+                    kv.put_as(keys::CATALOG, &catalog)?;
+                    kv.put_as(keys::CATALOG_BROKEN, &broken)?;
                     kv.put_as(keys::CATALOG_FINGERPRINT, &fingerprint)?;
                     Ok(Response::Done)
                 }
@@ -126,6 +137,7 @@ fn ingest_alerts(
     ingest: Ingest,
 ) -> Result<Response, KvError> {
     let catalog: Vec<OperariusDef> = kv.get_as(keys::CATALOG)?.unwrap_or_default();
+    let broken: Vec<BrokenOperarius> = kv.get_as(keys::CATALOG_BROKEN)?.unwrap_or_default();
     let mut summary = Vec::with_capacity(ingest.alerts.len());
     for ev in &ingest.alerts {
         let fingerprint = Fingerprint(ev.fingerprint.clone());
@@ -161,8 +173,8 @@ fn ingest_alerts(
         let seq = next_seq(kv, keys::NEXT_ALERT_SEQ)?;
         let alert_ctx = alert_context(&ingest, ev);
         let mut refs = Vec::new();
-        if let Some(def) = select(&catalog, &alert_ctx) {
-            let rec = decide(kv, &ingest, &event_id, seq, &alert_ctx, def)?;
+        if let Some(claimant) = claim(&catalog, &broken, &alert_ctx) {
+            let rec = decide(kv, &ingest, &event_id, seq, &alert_ctx, claimant)?;
             refs.push(RemediationRef {
                 id: rec.id.clone(),
                 operarius: rec.operarius.clone(),
@@ -211,17 +223,17 @@ fn ingest_alerts(
     Ok(Response::Ingested(IngestSummary { alerts: summary }))
 }
 
-/// Decide what happens to a new event matched by `def`: pending, skipped (cooldown) or failed
-/// (the template cannot be rendered for this alert).
+/// Decide what happens to a new event claimed by `claimant`: pending, skipped (cooldown) or
+/// failed (the operarius is broken, or its template cannot be rendered for this alert).
 fn decide(
     kv: &mut KvTxn<'_>,
     ingest: &Ingest,
     event_id: &EventId,
     alert_seq: u64,
     alert: &AlertContext,
-    def: &OperariusDef,
+    claimant: Claimant<'_>,
 ) -> Result<RemediationRecord, KvError> {
-    let key = def.key();
+    let key = claimant.key();
     let id = RemediationId::derive(event_id, &key);
     let seq = next_seq(kv, keys::NEXT_REMEDIATION_SEQ)?;
     let now = ingest.received_at_ms;
@@ -234,8 +246,8 @@ fn decide(
         alertname: alert.labels.get("alertname").cloned().unwrap_or_default(),
         alert_status: alert.status.clone(),
         operarius: key.clone(),
-        namespace: def.namespace.clone(),
-        job_name: job_name(&def.name, &id),
+        namespace: claimant.namespace().to_owned(),
+        job_name: job_name(claimant.name(), &id),
         state: RemediationState::Pending,
         reason: None,
         created_at_ms: now,
@@ -247,6 +259,15 @@ fn decide(
         started_by: None,
         executor: None,
         start_index: None,
+    };
+    let def = match claimant {
+        Claimant::Valid(def) => def,
+        Claimant::Broken(broken) => {
+            rec.state = RemediationState::Failed;
+            rec.reason = Some(broken.reason());
+            rec.finished_at_ms = Some(now);
+            return Ok(rec);
+        }
     };
     let cooldown_key = keys::cooldown(&key, &alert.fingerprint);
     let until = match def.cooldown_secs {

@@ -12,7 +12,7 @@ use super::job_name::job_name;
 use super::machine::{active_cooldown, alert_context, cooldown_reason};
 use super::query::History;
 use crate::ids::{EventId, Fingerprint, RemediationId};
-use crate::operarios::{candidates, select, AlertContext, RenderError, RenderedJob};
+use crate::operarios::{claim, claimants, AlertContext, Claimant, RenderError, RenderedJob};
 
 /// The decision for every alert of one webhook.
 #[derive(Debug, Clone)]
@@ -61,7 +61,7 @@ pub enum Verdict {
     OnlyDisabled,
     /// A cooldown skips the selected operarius.
     Skipped,
-    /// The selected operarius' templates cannot be rendered for the alert.
+    /// The selected operarius is invalid, or its templates cannot be rendered for the alert.
     Failed,
     /// A pending remediation of the selected operarius.
     Runs,
@@ -104,6 +104,7 @@ impl AlertPreview {
 /// catalog. Reads only.
 pub fn preview(history: &History, ingest: &Ingest) -> Result<Preview, KvError> {
     let (catalog, catalog_fingerprint) = history.catalog()?;
+    let broken = history.broken_operarios()?;
     let now = ingest.received_at_ms;
     let mut alerts = Vec::with_capacity(ingest.alerts.len());
     for ev in &ingest.alerts {
@@ -113,25 +114,34 @@ pub fn preview(history: &History, ingest: &Ingest) -> Result<Preview, KvError> {
             &ev.starts_at,
             &ev.status,
         );
-        let chosen = select(&catalog, &alert).map(|d| d.key());
+        let chosen = claim(&catalog, &broken, &alert).map(|c| c.key());
         let mut found = Vec::new();
-        for def in candidates(&catalog, &alert) {
-            let key = def.key();
+        for claimant in claimants(&catalog, &broken, &alert) {
+            let key = claimant.key();
             let remediation_id = RemediationId::derive(&event_id, &key);
-            let until = match def.cooldown_secs {
-                Some(s) if s > 0 => history.cooldown_until(&key, &alert.fingerprint)?,
-                _ => None,
+            let (cooldown, rendered) = match claimant {
+                Claimant::Valid(def) => {
+                    let until = match def.cooldown_secs {
+                        Some(s) if s > 0 => history.cooldown_until(&key, &alert.fingerprint)?,
+                        _ => None,
+                    };
+                    (
+                        active_cooldown(def, until, now)
+                            .map(|u| cooldown_reason(def, &alert.fingerprint, u)),
+                        crate::operarios::render(def, &alert),
+                    )
+                }
+                Claimant::Broken(b) => (None, Err(b.error())),
             };
             found.push(CandidatePreview {
                 selected: chosen.as_deref() == Some(key.as_str()),
-                job_name: job_name(&def.name, &remediation_id),
-                cooldown: active_cooldown(def, until, now)
-                    .map(|u| cooldown_reason(def, &alert.fingerprint, u)),
-                rendered: crate::operarios::render(def, &alert),
+                job_name: job_name(claimant.name(), &remediation_id),
+                cooldown,
+                rendered,
                 operarius: key,
-                namespace: def.namespace.clone(),
-                priority: def.priority,
-                enabled: def.enabled,
+                namespace: claimant.namespace().to_owned(),
+                priority: claimant.priority(),
+                enabled: claimant.enabled(),
                 remediation_id,
             });
         }

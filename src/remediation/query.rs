@@ -7,7 +7,7 @@ use openfero_raft::{codec, KvError, KvReader};
 use super::keys;
 use super::record::{AlertHead, AlertRecord, OperariusStats, RemediationRecord, RemediationState};
 use crate::ids::{EventId, RemediationId};
-use crate::operarios::OperariusDef;
+use crate::operarios::{BrokenOperarius, OperariusDef};
 
 /// Which alerts to list.
 #[derive(Debug, Clone, Default)]
@@ -290,6 +290,14 @@ impl History {
         let list = self.reader.get_as(keys::CATALOG)?.unwrap_or_default();
         let fp = self.reader.get_as(keys::CATALOG_FINGERPRINT)?;
         Ok((list, fp))
+    }
+
+    /// Broken operarios of the replicated catalog: they claim their alerts only to fail them.
+    pub fn broken_operarios(&self) -> Result<Vec<BrokenOperarius>, KvError> {
+        Ok(self
+            .reader
+            .get_as(keys::CATALOG_BROKEN)?
+            .unwrap_or_default())
     }
 
     /// Fingerprint of the replicated catalog (`None` before the first sync).

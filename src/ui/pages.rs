@@ -388,6 +388,15 @@ fn operarius_cards(h: &History) -> Result<(Vec<Value>, Vec<OperariusDef>), ApiEr
         v["lastExecution"] = json!(stats.last_execution_ms.map(format_ms));
         out.push(v);
     }
+    for b in h.broken_operarios()? {
+        let stats = h.operarius_stats(&b.key())?;
+        let view = OperariusView::from(b);
+        let mut v = serde_json::to_value(&view)
+            .map_err(|e| ApiError::Internal(format!("operarius view: {e}")))?;
+        v["executions"] = json!(stats.execution_count);
+        out.push(v);
+    }
+    out.sort_by_key(|v| format!("{}/{}", v["namespace"], v["name"]));
     Ok((out, defs))
 }
 
