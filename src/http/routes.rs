@@ -50,6 +50,7 @@ pub fn table(body_limit: usize) -> Vec<RouteDef> {
     use Listed::{NotApi, Spec};
     const DOC: Listed = NotApi("the OpenAPI document and its viewer");
     const UI: Listed = NotApi("web UI page or asset");
+    const OPENFERO: Listed = NotApi("OpenFero 0.18's path for the same operation (an alias)");
     let limited = |mut r: RouteDef| {
         r.handler = r.handler.layer(DefaultBodyLimit::max(body_limit));
         r
@@ -57,6 +58,11 @@ pub fn table(body_limit: usize) -> Vec<RouteDef> {
     vec![
         route(Method::GET, "/alerts", Spec, webhook::probe),
         limited(route(Method::POST, "/alerts", Spec, webhook::receive)),
+        // OpenFero's paths, so its documented examples, Alertmanager configs and chart probes
+        // keep working unchanged.
+        limited(route(Method::POST, "/alert", OPENFERO, webhook::receive)),
+        route(Method::GET, "/readiness", OPENFERO, api::readyz),
+        route(Method::GET, "/startupz", OPENFERO, api::healthz),
         route(Method::GET, "/api/alerts", Spec, api::alerts),
         route(Method::GET, "/api/remediations", Spec, api::remediations),
         route(

@@ -348,7 +348,8 @@ pub struct TryAlertView {
     pub event_id: String,
     /// The labels matching sees: the common labels overlaid by the alert's own.
     pub labels: BTreeMap<String, String>,
-    /// `runs`, `noMatch`, `onlyDisabled`, `skipped` (cooldown), `failed` (template) or
+    /// `runs`, `noMatch`, `onlyDisabled`, `skipped` (cooldown), `failed` (invalid operarius or
+    /// template) or
     /// `alreadyRecorded` (a re-delivery changes nothing).
     pub verdict: String,
     /// The verdict in words.
@@ -404,6 +405,9 @@ impl From<AlertPreview> for TryAlertView {
                 format!("skipped: {}", c.cooldown.as_deref().unwrap_or("cooldown"))
             }
             (Verdict::Failed, Some(c)) => match &c.rendered {
+                Err(e @ crate::operarios::RenderError::InvalidOperarius { .. }) => {
+                    format!("{} claims the alert and fails: {e}", c.operarius)
+                }
                 Err(e) => format!("{} fails: template: {e}", c.operarius),
                 Ok(_) => format!("{} fails", c.operarius),
             },

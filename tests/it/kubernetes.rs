@@ -17,14 +17,14 @@ use serde_json::{json, Value};
 
 use crate::support::{client, eventually, free_port, OpenferoProcess};
 
-const NS: &str = "ops";
+pub(crate) const NS: &str = "ops";
 const WAIT: Duration = Duration::from_secs(30);
 
-struct Env {
-    double: KubeDouble,
-    kube: kube::Client,
-    http: reqwest::Client,
-    node: OpenferoProcess,
+pub(crate) struct Env {
+    pub(crate) double: KubeDouble,
+    pub(crate) kube: kube::Client,
+    pub(crate) http: reqwest::Client,
+    pub(crate) node: OpenferoProcess,
     _tmp: tempfile::TempDir,
 }
 
@@ -54,7 +54,7 @@ async fn start_double(dir: &std::path::Path) -> (KubeDouble, kube::Client, std::
     (double, kube, kubeconfig)
 }
 
-async fn env() -> Env {
+pub(crate) async fn env() -> Env {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (double, kube, kubeconfig) = start_double(tmp.path()).await;
     let node = OpenferoProcess::start(
@@ -80,7 +80,7 @@ async fn env() -> Env {
 }
 
 /// An OpenFero 0.18-style manifest (with an openfero `matchers` extension when asked).
-fn operarius(name: &str, alertname: &str, status: &str, extra_spec: &str) -> Operarius {
+pub(crate) fn operarius(name: &str, alertname: &str, status: &str, extra_spec: &str) -> Operarius {
     let yaml = format!(
         r#"
 apiVersion: openfero.io/v1alpha1
@@ -114,14 +114,14 @@ spec:
     serde_yaml::from_str(&yaml).expect("operarius yaml")
 }
 
-async fn apply(env: &Env, op: &Operarius) {
+pub(crate) async fn apply(env: &Env, op: &Operarius) {
     let api: Api<Operarius> = Api::namespaced(env.kube.clone(), NS);
     api.create(&PostParams::default(), op)
         .await
         .expect("create operarius");
 }
 
-async fn wait_catalog(env: &Env, key: &str) {
+pub(crate) async fn wait_catalog(env: &Env, key: &str) {
     let url = env.node.url("/api/operarios");
     eventually(&format!("operarius {key} in the catalog"), WAIT, || {
         let http = env.http.clone();
@@ -143,7 +143,7 @@ async fn wait_catalog(env: &Env, key: &str) {
     .await;
 }
 
-fn alert_body(alertname: &str, pod: &str, status: &str) -> Value {
+pub(crate) fn alert_body(alertname: &str, pod: &str, status: &str) -> Value {
     json!({
         "version": "4", "groupKey": "g", "status": status, "receiver": "openfero",
         "alerts": [{
@@ -156,7 +156,7 @@ fn alert_body(alertname: &str, pod: &str, status: &str) -> Value {
 }
 
 /// The remediation id and Job name openfero will use for this alert.
-fn expected_ids(
+pub(crate) fn expected_ids(
     alertname: &str,
     pod: &str,
     status: &str,
@@ -177,7 +177,7 @@ fn expected_ids(
     (id, name)
 }
 
-async fn post(env: &Env, body: &Value) -> Value {
+pub(crate) async fn post(env: &Env, body: &Value) -> Value {
     let r = env
         .http
         .post(env.node.url("/alerts"))
@@ -189,7 +189,7 @@ async fn post(env: &Env, body: &Value) -> Value {
     r.json().await.expect("json")
 }
 
-async fn remediation_state(env: &Env, id: &RemediationId, want: &str) -> Value {
+pub(crate) async fn remediation_state(env: &Env, id: &RemediationId, want: &str) -> Value {
     let url = env.node.url(&format!("/api/remediations/{id}"));
     eventually(&format!("remediation {id} {want}"), WAIT, || {
         let http = env.http.clone();
@@ -203,7 +203,7 @@ async fn remediation_state(env: &Env, id: &RemediationId, want: &str) -> Value {
     .await
 }
 
-async fn job(env: &Env, name: &str) -> Job {
+pub(crate) async fn job(env: &Env, name: &str) -> Job {
     let api: Api<Job> = Api::namespaced(env.kube.clone(), NS);
     let name = name.to_string();
     eventually(&format!("job {name}"), WAIT, || {
@@ -214,7 +214,7 @@ async fn job(env: &Env, name: &str) -> Job {
     .await
 }
 
-async fn events_with_reason(env: &Env, reason: &str) -> Vec<Event> {
+pub(crate) async fn events_with_reason(env: &Env, reason: &str) -> Vec<Event> {
     let api: Api<Event> = Api::namespaced(env.kube.clone(), NS);
     let reason = reason.to_string();
     eventually(&format!("an event {reason}"), WAIT, || {

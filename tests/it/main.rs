@@ -3,13 +3,16 @@
 mod alertmanager;
 mod browser;
 mod chart;
+mod claims;
 mod cluster;
 mod cluster_support;
 mod crd;
 mod durability;
 mod examples;
 mod kubernetes;
+mod kubernetes_idle;
 mod openapi;
+mod reload;
 mod support;
 mod ui;
 mod validate;
