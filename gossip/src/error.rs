@@ -1,6 +1,7 @@
 //! Error type of the crate.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 /// Boxed source error, used to carry the `anyhow` errors chitchat returns
 /// without exposing `anyhow` in the public API.
@@ -44,6 +45,30 @@ pub enum Error {
     Timeout {
         /// How long we waited.
         waited: std::time::Duration,
+    },
+
+    /// A line of a gossip key file holds no valid key. The message names the
+    /// line, never its content: key material must not reach logs.
+    #[error("invalid gossip key on line `{line}`: {reason}")]
+    InvalidKey {
+        /// 1-based line number in the key file text.
+        line: usize,
+        /// Why it was rejected (lengths and formats only, never key bytes).
+        reason: String,
+    },
+
+    /// The gossip key file text holds no key (only blank lines or comments).
+    #[error("gossip key file holds no key")]
+    NoKey,
+
+    /// The gossip key file could not be read.
+    #[error("failed to read gossip key file `{path}`")]
+    KeyFileRead {
+        /// The file we tried to read.
+        path: PathBuf,
+        /// Underlying I/O error.
+        #[source]
+        source: std::io::Error,
     },
 
     /// The node was shut down while waiting.

@@ -13,13 +13,20 @@ use tracing::{debug, info, warn};
 
 use crate::config::{format_node_id, GossipConfig};
 use crate::error::{Error, Result};
+use crate::keyring::SharedKeyring;
 use crate::member::{build_view, diff, Member, MembershipChange};
 use crate::meta::NodeMeta;
+use crate::sealed_transport::{SealConfig, SealedTransport};
 
 /// How gossip messages travel.
 pub enum Transport {
-    /// Real UDP sockets.
+    /// Real UDP sockets, plain chitchat: anyone who can reach the port can
+    /// join. Prefer [`Transport::Sealed`].
     Udp,
+    /// Real UDP sockets, every datagram sealed with the keyring's primary key
+    /// and opened with any of its keys; anything else is dropped and counted
+    /// (see the crate docs).
+    Sealed(SealConfig),
     /// Chitchat's in-process transport, for tests: every node started with
     /// (a clone of) the same `Arc` can reach the others by address.
     InMemory(Arc<ChannelTransport>),
@@ -36,6 +43,7 @@ impl Clone for Transport {
     fn clone(&self) -> Self {
         match self {
             Transport::Udp => Transport::Udp,
+            Transport::Sealed(seal) => Transport::Sealed(seal.clone()),
             Transport::InMemory(network) => Transport::InMemory(Arc::clone(network)),
         }
     }
@@ -45,6 +53,7 @@ impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Transport::Udp => f.write_str("Udp"),
+            Transport::Sealed(seal) => f.debug_tuple("Sealed").field(seal).finish(),
             Transport::InMemory(_) => f.write_str("InMemory"),
         }
     }
@@ -65,6 +74,7 @@ struct Inner {
     node_hex: String,
     chitchat_id: ChitchatId,
     chitchat: Arc<Mutex<Chitchat>>,
+    keyring: Option<SharedKeyring>,
     view_rx: watch::Receiver<Vec<Member>>,
     refresh: Arc<Notify>,
     running: StdMutex<Option<Running>>,
@@ -74,6 +84,9 @@ struct Inner {
 struct Running {
     handle: ChitchatHandle,
     publisher: JoinHandle<()>,
+    /// The sealed transport's socket worker; ends once chitchat drops its
+    /// socket.
+    seal_worker: Option<JoinHandle<()>>,
     // Dropping it (with `Inner`) also stops the publisher.
     stop_tx: oneshot::Sender<()>,
 }
@@ -94,9 +107,16 @@ impl Gossip {
             .map(|(key, value)| (key.to_string(), value))
             .collect();
 
+        let mut seal_worker = None;
         let spawned = match &transport {
             Transport::Udp => {
                 spawn_chitchat(chitchat_config, initial_key_values, &UdpTransport).await
+            }
+            Transport::Sealed(seal) => {
+                let sealed = SealedTransport::new(seal.clone(), config.cluster_id.clone());
+                let spawned = spawn_chitchat(chitchat_config, initial_key_values, &sealed).await;
+                seal_worker = sealed.take_worker();
+                spawned
             }
             Transport::InMemory(network) => {
                 spawn_chitchat(chitchat_config, initial_key_values, network.as_ref()).await
@@ -142,11 +162,16 @@ impl Gossip {
                 node_hex,
                 chitchat_id,
                 chitchat,
+                keyring: match &transport {
+                    Transport::Sealed(seal) => Some(seal.keyring.clone()),
+                    Transport::Udp | Transport::InMemory(_) => None,
+                },
                 view_rx,
                 refresh,
                 running: StdMutex::new(Some(Running {
                     handle,
                     publisher,
+                    seal_worker,
                     stop_tx,
                 })),
             }),
@@ -161,6 +186,13 @@ impl Gossip {
     /// Our generation (the configured one, or the start time in ns).
     pub fn generation(&self) -> u64 {
         self.inner.chitchat_id.generation_id
+    }
+
+    /// The keyring in force when started with [`Transport::Sealed`] (the
+    /// same handle the caller passed in): replace or reload it to rotate keys
+    /// without a restart.
+    pub fn keyring(&self) -> Option<SharedKeyring> {
+        self.inner.keyring.clone()
     }
 
     /// The gossip address we advertise.
@@ -303,6 +335,7 @@ impl Gossip {
         let Running {
             handle,
             publisher,
+            seal_worker,
             stop_tx,
         } = running;
         // The publisher may already be gone; either way it stops.
@@ -314,6 +347,12 @@ impl Gossip {
             node_id: self.inner.node_hex.clone(),
             source: source.into(),
         });
+        // chitchat has dropped its socket by now, so the worker is ending.
+        if let Some(worker) = seal_worker {
+            if let Err(join_error) = worker.await {
+                warn!(node_id = %self.inner.node_hex, error = %join_error, "sealed gossip socket worker failed");
+            }
+        }
         info!(node_id = %self.inner.node_hex, ok = result.is_ok(), "gossip stopped");
         result
     }
