@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use openfero_gossip::{Gossip, GossipConfig, NodeMeta, Transport};
+use openfero_gossip::{Gossip, GossipConfig, NodeMeta, SealConfig, SharedKeyring, Transport};
 use openfero_raft::RaftNode;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +26,8 @@ use crate::time::now_ms;
 
 /// Most alerts removed by one prune command (keeps each apply short).
 const PRUNE_BATCH: u64 = 1000;
+/// How often key and certificate files are checked for changes (rotation without a restart).
+const KEY_RELOAD: Duration = Duration::from_secs(5);
 /// How long gossip remembers a dead node (longer than any `--dead-after`).
 const GOSSIP_DEAD_GRACE: Duration = Duration::from_secs(3600);
 
@@ -110,7 +112,9 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         "openfero starting"
     );
 
+    let metrics = Metrics::new();
     let gossip_interval = Duration::from_millis(args.gossip_interval_ms);
+    let mut gossip_keys: Option<(SharedKeyring, std::path::PathBuf)> = None;
     let gossip = match args.gossip_addr {
         None => None,
         Some(listen_addr) => {
@@ -137,8 +141,26 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
                     applied_index: None,
                 },
             };
+            let transport = match &args.gossip_key_file {
+                Some(path) => {
+                    let keyring = SharedKeyring::from_file(path).with_context(|| {
+                        format!("cannot read the gossip key file `{}`", path.display())
+                    })?;
+                    info!(
+                        keys = keyring.current().keys().count(),
+                        primary = %keyring.current().primary().id(),
+                        "gossip sealed"
+                    );
+                    gossip_keys = Some((keyring.clone(), path.clone()));
+                    Transport::Sealed(SealConfig::new(
+                        keyring,
+                        metrics.gossip_rejected_packets.clone(),
+                    ))
+                }
+                None => Transport::Udp,
+            };
             Some(
-                Gossip::start(config, Transport::Udp)
+                Gossip::start(config, transport)
                     .await
                     .context("cannot start gossip")?,
             )
@@ -170,7 +192,6 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     } else {
         None
     };
-    let metrics = Metrics::new();
     let catalog = match &kube {
         Some(_) => Catalog::external(&args.pod_namespace),
         None => Catalog::load(vec![args.operarios.clone()], &args.namespace),
@@ -224,6 +245,14 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         Duration::from_secs(args.reload_secs),
         work.child_token(),
     )));
+    if let Some((keyring, path)) = gossip_keys {
+        tasks.push(tokio::spawn(gossip_keys_task(
+            keyring,
+            path,
+            KEY_RELOAD,
+            work.child_token(),
+        )));
+    }
     tasks.push(tokio::spawn(retention_task(
         replica.clone(),
         args.retention_alerts,
@@ -345,6 +374,34 @@ async fn catalog_task(
             _ = reload.tick() => { catalog.reload(); }
             // A new leader syncs its catalog at once.
             r = leadership.changed() => if r.is_err() { return },
+        }
+    }
+}
+
+/// Re-read the gossip keyring when its file changes; a broken file keeps the keys in use.
+async fn gossip_keys_task(
+    keyring: SharedKeyring,
+    path: std::path::PathBuf,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match keyring.reload_from_file(&path) {
+            Ok(true) => info!(
+                keys = keyring.current().keys().count(),
+                primary = %keyring.current().primary().id(),
+                "gossip keyring reloaded"
+            ),
+            Ok(false) => {}
+            Err(e) => {
+                warn!(error = %e, path = %path.display(), "gossip keyring not reloaded; keeping the keys in use")
+            }
         }
     }
 }

@@ -120,6 +120,12 @@ pub struct ServeArgs {
     /// Gossip address peers use (defaults to `--gossip-addr`).
     #[arg(long, env = "OPENFERO_GOSSIP_ADVERTISE")]
     pub gossip_advertise: Option<SocketAddr>,
+    /// Gossip keyring: one 32-byte key per line (base64 or hex), the first one seals what this
+    /// node sends, every one opens what it receives. Every gossip packet is sealed
+    /// (XChaCha20-Poly1305); packets that do not open are dropped and counted. Re-read when the
+    /// file changes, so a key rotates node by node without a restart (docs/deploy.md).
+    #[arg(long, env = "OPENFERO_GOSSIP_KEY_FILE")]
+    pub gossip_key_file: Option<PathBuf>,
     /// Gossip seeds, `host:port`, comma separated (DNS names are re-resolved).
     #[arg(long, env = "OPENFERO_SEEDS", value_delimiter = ',')]
     pub seeds: Vec<String>,

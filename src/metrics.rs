@@ -84,6 +84,8 @@ pub struct Metrics {
     pub raft_learners: Gauge,
     pub gossip_live_nodes: Gauge,
     pub gossip_dead_nodes: Gauge,
+    /// Gossip packets dropped because they did not open under any installed key.
+    pub gossip_rejected_packets: Counter,
 }
 
 impl Default for Metrics {
@@ -221,6 +223,12 @@ impl Metrics {
             "Nodes gossip considers dead",
             gossip_dead_nodes.clone(),
         );
+        let gossip_rejected_packets = Counter::default();
+        r.register(
+            "gossip_rejected_packets",
+            "Gossip packets dropped: not sealed with an installed key",
+            gossip_rejected_packets.clone(),
+        );
         Self {
             registry: Arc::new(r),
             alerts_received,
@@ -244,6 +252,7 @@ impl Metrics {
             raft_learners,
             gossip_live_nodes,
             gossip_dead_nodes,
+            gossip_rejected_packets,
         }
     }
 

@@ -168,6 +168,16 @@ pub async fn run(
         specs.iter().map(|s| (s.name.clone(), s.url(""))).collect();
     let node_urls: Vec<(String, String)> = all_urls[..args.nodes].to_vec();
     let mut cluster = Cluster::new(bin, specs, args.nodes, token_file, logs_dir.clone());
+    // The campaign runs the cluster as production should: gossip sealed under a keyring.
+    let gossip_keys = data.path().join("gossip.keys");
+    std::fs::write(
+        &gossip_keys,
+        format!("{}\n", openfero_gossip::Key::generate().to_base64()),
+    )?;
+    cluster.secure_flags = vec![
+        "--gossip-key-file".into(),
+        gossip_keys.display().to_string(),
+    ];
     for n in cluster.names() {
         cluster.start(&n)?;
     }

@@ -157,6 +157,8 @@ pub struct Cluster {
     /// Bearer token file of the admin API (removals during a scale-in).
     pub admin_token_file: PathBuf,
     pub logs_dir: PathBuf,
+    /// Flags given to every node (the gossip keyring and peer certificates).
+    pub secure_flags: Vec<String>,
     /// Every log file written, for the panic scan.
     pub all_logs: Vec<(String, PathBuf)>,
     starts: usize,
@@ -185,6 +187,7 @@ impl Cluster {
             members,
             admin_token_file,
             logs_dir,
+            secure_flags: Vec::new(),
             all_logs: Vec::new(),
             starts: 0,
         }
@@ -236,6 +239,7 @@ impl Cluster {
             .args(["--watch-namespaces", crate::double::NS])
             .arg("--admin-token-file")
             .arg(&self.admin_token_file)
+            .args(&self.secure_flags)
             .args(FAST)
             .env("OPENFERO_LOG", "info,openfero=debug");
         self.starts += 1;

@@ -209,6 +209,8 @@ pub struct ClusterOptions {
     pub separate_raft_port: bool,
     /// Flags for every node (timings, `--dead-after-secs`, ...).
     pub flags: Vec<String>,
+    /// Seal gossip with a keyring made for the cluster ([`TestCluster::gossip_key_file`]).
+    pub sealed_gossip: bool,
 }
 
 impl Default for ClusterOptions {
@@ -218,6 +220,7 @@ impl Default for ClusterOptions {
             bootstrap_expect: 3,
             separate_raft_port: false,
             flags: FAST.iter().map(|s| s.to_string()).collect(),
+            sealed_gossip: true,
         }
     }
 }
@@ -275,6 +278,9 @@ pub struct TestCluster {
     pub specs: BTreeMap<String, NodeSpec>,
     pub http: reqwest::Client,
     starts: usize,
+    /// The cluster's gossip keyring (one fresh key), given to every node when
+    /// [`ClusterOptions::sealed_gossip`].
+    pub gossip_key_file: PathBuf,
     pub tmp: tempfile::TempDir,
 }
 
@@ -283,6 +289,12 @@ impl TestCluster {
     pub fn new(names: &[&str], opts: ClusterOptions) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let (ops, marker) = marker_operarios(tmp.path(), &[("mark", MARKED, "firing")]);
+        let gossip_key_file = tmp.path().join("gossip.keys");
+        std::fs::write(
+            &gossip_key_file,
+            format!("{}\n", openfero_gossip::Key::generate().to_base64()),
+        )
+        .expect("write gossip key");
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(16)
@@ -298,6 +310,7 @@ impl TestCluster {
             nodes: BTreeMap::new(),
             http,
             starts: 0,
+            gossip_key_file,
         };
         for name in names {
             cluster.add_spec(name);
@@ -358,6 +371,9 @@ impl TestCluster {
             .env("OPENFERO_LOG", "info,openfero=debug,openfero_gossip=debug");
         if let Some(p) = spec.raft_port {
             cmd.args(["--raft-addr", &format!("127.0.0.1:{p}")]);
+        }
+        if self.opts.sealed_gossip {
+            cmd.arg("--gossip-key-file").arg(&self.gossip_key_file);
         }
         self.starts += 1;
         let log = self.tmp.path().join(format!("{name}.{}.log", self.starts));

@@ -13,6 +13,7 @@ mod kubernetes;
 mod kubernetes_idle;
 mod openapi;
 mod reload;
+mod security;
 mod support;
 mod ui;
 mod validate;
