@@ -172,14 +172,7 @@ async fn alertmanager_firing_and_resolved_notifications_are_remediated() {
             .contains("remediating web-1"),
         "{firing}"
     );
-    let alerts: Vec<Value> = http
-        .get(openfero.url("/api/alerts"))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let alerts: Vec<Value> = crate::support::get_json(&http, &openfero.url("/api/alerts")).await;
     let a = &alerts[0];
     assert_eq!(a["receiver"], "openfero");
     assert_eq!(a["generatorURL"], "http://prometheus.test/graph");

@@ -523,6 +523,26 @@ fn webhook_token_is_a_mounted_file_never_in_args_or_env() {
 }
 
 #[test]
+fn the_gossip_keyring_comes_from_an_existing_secret_as_a_file() {
+    let docs = render(&[
+        "--set",
+        "gossipKey.existingSecret=openfero-gossip",
+        "--set",
+        "gossipKey.key=keys",
+    ]);
+    assert_token_only_as_a_file(&docs, "gossip-key-file", "openfero-gossip", "keys");
+    let plain = render(&[]);
+    let args = expanded_args(one(&plain, "StatefulSet"), "openfero-0");
+    assert!(
+        flag(&args, "gossip-key-file").is_none(),
+        "no keyring unless one is given"
+    );
+    let err = try_render(&["--set", "extraArgs[0]=--gossip-key-file=/x"])
+        .expect_err("refused by the schema");
+    assert!(err.contains("extraArgs"), "{err}");
+}
+
+#[test]
 fn pods_run_locked_down() {
     let docs = render(&[]);
     let sts = one(&docs, "StatefulSet");

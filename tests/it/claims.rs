@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::{client, eventually, free_port, marker_operarios, OpenferoProcess};
+use crate::support::{client, eventually, free_port, get_json, marker_operarios, OpenferoProcess};
 
 /// Ranked above the valid `fallback`; its args template does not parse.
 fn broken(enabled: bool) -> String {
@@ -71,14 +71,7 @@ async fn an_invalid_operarius_claims_its_alerts_and_fails_them_until_disabled() 
     assert_eq!(rems[0]["operarius"], "default/broken", "{answer}");
     assert_eq!(rems[0]["state"], "failed", "{answer}");
     let id = rems[0]["id"].as_str().expect("id");
-    let rec: Value = http
-        .get(node.url(&format!("/api/remediations/{id}")))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let rec: Value = get_json(&http, &node.url(&format!("/api/remediations/{id}"))).await;
     let reason = rec["reason"].as_str().unwrap_or_default();
     assert!(
         reason.contains("operarius `default/broken` is invalid") && reason.contains("template"),
@@ -97,14 +90,7 @@ async fn an_invalid_operarius_claims_its_alerts_and_fails_them_until_disabled() 
     assert_eq!(tried["alerts"][0]["verdict"], "failed", "{tried}");
     assert_eq!(tried["alerts"][0]["selected"], "default/broken", "{tried}");
 
-    let listed: Vec<Value> = http
-        .get(node.url("/api/operarios"))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let listed: Vec<Value> = get_json(&http, &node.url("/api/operarios")).await;
     let b = listed
         .iter()
         .find(|o| o["name"] == "broken")

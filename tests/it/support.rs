@@ -229,3 +229,14 @@ spec:
         marker = marker.display()
     )
 }
+
+/// `GET url` as JSON; panics (with the url) on a transport or decoding error.
+pub async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> T {
+    http.get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: not the JSON expected: {e}"))
+}

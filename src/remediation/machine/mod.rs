@@ -1,0 +1,122 @@
+//! The replicated state machine: every decision about an alert is taken here, in apply, from the
+//! log alone — so every replica decides the same.
+//!
+//! Split by the decision each part takes: `ingest` (what an alert leads to: claim, cooldown,
+//! rendering), `execution` (the leader's intents and outcomes, fenced), `retention` (what
+//! history is dropped). This file dispatches commands and holds the record helpers they share.
+
+mod execution;
+mod ingest;
+mod retention;
+#[cfg(test)]
+mod tests;
+
+use openfero_raft::{ApplyContext, KvError, KvTxn, StateMachine};
+
+use super::command::{Command, CommandV1, Response};
+use super::hourly;
+use super::keys;
+use super::record::RemediationRecord;
+use crate::ids::RemediationId;
+
+use execution::{finish, interrupt, start};
+use ingest::ingest_alerts;
+pub(super) use ingest::{active_cooldown, alert_context, cooldown_reason};
+use retention::prune;
+
+/// openfero's application state machine.
+#[derive(Debug, Default)]
+pub struct RemediationMachine;
+
+impl StateMachine for RemediationMachine {
+    type Command = Command;
+    type Response = Response;
+
+    fn apply(
+        &self,
+        kv: &mut KvTxn<'_>,
+        ctx: ApplyContext,
+        command: Command,
+    ) -> Result<Response, KvError> {
+        hourly::ensure(kv)?;
+        match command {
+            Command::V1(c) => match c {
+                CommandV1::IngestAlerts(ingest) => ingest_alerts(kv, ctx, ingest),
+                CommandV1::SyncOperarios {
+                    catalog,
+                    fingerprint,
+                } => {
+                    kv.put_as(keys::CATALOG, &catalog)?;
+                    kv.delete(keys::CATALOG_BROKEN);
+                    kv.put_as(keys::CATALOG_FINGERPRINT, &fingerprint)?;
+                    Ok(Response::Done)
+                }
+                CommandV1::SyncCatalog {
+                    catalog,
+                    broken,
+                    fingerprint,
+                } => {
+                    kv.put_as(keys::CATALOG, &catalog)?;
+                    kv.put_as(keys::CATALOG_BROKEN, &broken)?;
+                    kv.put_as(keys::CATALOG_FINGERPRINT, &fingerprint)?;
+                    Ok(Response::Done)
+                }
+                CommandV1::Start {
+                    id,
+                    at_ms,
+                    leader,
+                    executor,
+                } => start(kv, ctx, &id, at_ms, leader, executor),
+                CommandV1::Finish {
+                    id,
+                    at_ms,
+                    outcome,
+                    output_tail,
+                } => finish(kv, &id, at_ms, outcome, output_tail),
+                CommandV1::Interrupt { id, at_ms, reason } => interrupt(kv, &id, at_ms, reason),
+                CommandV1::Prune {
+                    keep_alerts,
+                    max_remove,
+                    now_ms,
+                } => prune(kv, keep_alerts, max_remove, now_ms),
+                CommandV1::ForgetNodes { ids } => {
+                    for id in ids {
+                        kv.put(&keys::with_seq(keys::REMOVED_NODE, id), Vec::new());
+                    }
+                    Ok(Response::Done)
+                }
+                CommandV1::SetAutopilot { paused } => {
+                    kv.put_as(keys::AUTOPILOT_PAUSED, &paused)?;
+                    Ok(Response::Done)
+                }
+            },
+        }
+    }
+}
+
+pub(super) fn next_seq(kv: &mut KvTxn<'_>, key: &[u8]) -> Result<u64, KvError> {
+    let seq = kv.get_as::<u64>(key)?.unwrap_or(0) + 1;
+    kv.put_as(key, &seq)?;
+    Ok(seq)
+}
+
+pub(super) fn load_remediation(
+    kv: &KvTxn<'_>,
+    id: &RemediationId,
+) -> Result<Option<RemediationRecord>, KvError> {
+    let Some(seq) = kv.get_as::<u64>(&keys::with_str(keys::REMEDIATION_ID, id.as_str()))? else {
+        return Ok(None);
+    };
+    kv.get_as(&keys::with_seq(keys::REMEDIATION, seq))
+}
+
+pub(super) fn save_remediation(kv: &mut KvTxn<'_>, rec: &RemediationRecord) -> Result<(), KvError> {
+    kv.put_as(&keys::with_seq(keys::REMEDIATION, rec.seq), rec)?;
+    let open = keys::with_seq(keys::OPEN, rec.seq);
+    if rec.state.is_terminal() {
+        kv.delete(&open);
+    } else {
+        kv.put(&open, Vec::new());
+    }
+    Ok(())
+}
