@@ -32,6 +32,35 @@ pub enum CliCommand {
     Validate(ValidateArgs),
     /// Print the Operarius CustomResourceDefinition (YAML), generated from the Rust types.
     Crd,
+    /// Development certificates for peer TLS (local clusters and tests; use cert-manager or
+    /// your PKI in production).
+    #[command(subcommand)]
+    Certs(CertsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Make a cluster CA and a certificate per node in DIR (`ca.pem`, `ca-key.pem`,
+    /// `<node>.pem`, `<node>-key.pem`); an existing CA is kept unless `--overwrite`.
+    Init {
+        dir: PathBuf,
+        /// Node names, each `name` or `name=san1,san2` (extra DNS names or IP addresses).
+        #[arg(long = "node", required = true)]
+        nodes: Vec<String>,
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// Replace an existing CA in DIR.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Issue (or replace) one node's certificate from the CA in DIR.
+    Issue {
+        dir: PathBuf,
+        /// `name` or `name=san1,san2`.
+        node: String,
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
 }
 
 impl Cli {

@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod app;
 pub mod catalog;
+pub mod certs;
 pub mod cluster;
 pub mod config;
 pub mod executor;

@@ -23,6 +23,40 @@ fn main() -> ExitCode {
             print!("{}", openfero::operarios::crd_yaml());
             ExitCode::SUCCESS
         }
+        CliCommand::Certs(cmd) => {
+            use openfero::certs::{init_with, issue, Existing};
+            use openfero::config::CertsCommand;
+            let (dir, done) = match cmd {
+                CertsCommand::Init {
+                    dir,
+                    nodes,
+                    days,
+                    overwrite,
+                } => {
+                    let existing = if overwrite {
+                        Existing::Overwrite
+                    } else {
+                        Existing::Refuse
+                    };
+                    let r = init_with(&dir, &nodes, days, existing);
+                    (dir, r)
+                }
+                CertsCommand::Issue { dir, node, days } => {
+                    let r = issue(&dir, &node, days);
+                    (dir, r)
+                }
+            };
+            match done {
+                Ok(()) => {
+                    println!("certificates written to {}", dir.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("openfero: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         CliCommand::Serve(args) => {
             openfero::telemetry::init(&args.log, args.log_format);
             if let Err(e) = args.validate() {

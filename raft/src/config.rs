@@ -20,6 +20,9 @@ pub struct RaftConfig {
     pub keep_behind_snapshot: u64,
     /// How long a client write may wait for commit before it is reported as `NoQuorum`.
     pub write_timeout: Duration,
+    /// Mutual TLS for every call between peers (RPCs and forwarded writes); `None`: plain HTTP.
+    #[cfg(feature = "peer-tls")]
+    pub peer_tls: Option<crate::tls::PeerTlsConfig>,
 }
 
 impl Default for RaftConfig {
@@ -33,6 +36,8 @@ impl Default for RaftConfig {
             snapshot_every: 1000,
             keep_behind_snapshot: 1000,
             write_timeout: Duration::from_secs(2),
+            #[cfg(feature = "peer-tls")]
+            peer_tls: None,
         }
     }
 }
@@ -58,6 +63,13 @@ impl RaftConfig {
                 field: "snapshot_every",
                 reason: "must be at least 1".into(),
             });
+        }
+        #[cfg(feature = "peer-tls")]
+        if let Some(tls) = &self.peer_tls {
+            tls.validate().map_err(|e| Error::Invalid {
+                field: "peer_tls",
+                reason: e.to_string(),
+            })?;
         }
         let config = openraft::Config {
             cluster_name: self.cluster_name.clone(),

@@ -15,6 +15,10 @@ pub enum Error {
     Codec(#[from] crate::codec::CodecError),
     #[error("raft: {0}")]
     Raft(String),
+    /// The peer TLS files could not be loaded.
+    #[cfg(feature = "peer-tls")]
+    #[error("peer tls: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Why a client write was not committed. Callers branch on these.

@@ -6,6 +6,20 @@
 //! so an application never writes raft metadata or snapshot code of its own.
 //!
 //! The crate knows nothing about alerts or Kubernetes.
+//!
+//! # Peer TLS (feature `peer-tls`)
+//! With [`RaftConfig::peer_tls`](RaftConfig) set, every call this crate makes to a peer (Raft
+//! RPCs and forwarded writes) goes over mutual TLS with a cluster CA, and
+//! [`RaftNode::serve`] serves the router over TLS requiring a client certificate of that CA
+//! (optionally with a SAN matching a pattern). Certificates are re-read on
+//! `tls::PeerTls::reload_if_changed` / `tls::PeerTls::watch` without a restart. The
+//! application reuses the same identity for its own node-to-node calls through
+//! [`RaftNode::peer_client`] and `tls::serve_tls`. See the `tls` module for the trust model.
+//! Without the feature, or with `peer_tls: None`, peers talk plain HTTP as before.
+//!
+//! Enabling the feature compiles reqwest's rustls backend (ring only). This crate builds every
+//! client with an explicit provider, but any other `reqwest::Client` built in the process then
+//! needs a process-level rustls provider: call `tls::install_default_provider()` at start.
 #![forbid(unsafe_code)]
 // openraft's `StorageError` is large and its storage traits return it by value; boxing it in our
 // private helpers would only add conversions back and forth.
@@ -21,6 +35,8 @@ mod node;
 mod proposer;
 mod state_machine;
 mod store;
+#[cfg(feature = "peer-tls")]
+pub mod tls;
 mod types;
 
 pub use config::RaftConfig;

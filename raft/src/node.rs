@@ -1,11 +1,14 @@
 //! The façade: one Raft node with its store, typed by the application state machine.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use openraft::{RaftMetrics, ServerState};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::codec;
@@ -13,7 +16,7 @@ use crate::config::RaftConfig;
 use crate::error::{Error, Result, WriteError};
 use crate::identity::Identity;
 use crate::kv::KvReader;
-use crate::network::{raft_router, HttpNetworkFactory};
+use crate::network::{raft_router, HttpNetworkFactory, PeerClient};
 use crate::proposer::{Proposer, MAX_HOPS};
 use crate::state_machine::StateMachine;
 use crate::store::Store;
@@ -43,6 +46,8 @@ struct Inner {
     config: RaftConfig,
     identity: Identity,
     proposer: Proposer,
+    #[cfg(feature = "peer-tls")]
+    peer_tls: Option<crate::tls::PeerTls>,
 }
 
 /// A point-in-time summary of this node's Raft state.
@@ -63,14 +68,35 @@ pub struct NodeStatus {
 
 impl<A: StateMachine> RaftNode<A> {
     /// Open the store in `dir` and start Raft. The node id is read from the store (or created).
+    /// With `config.peer_tls` (feature `peer-tls`), its files are loaded first and every call
+    /// to a peer goes over mutual TLS.
     pub async fn start(dir: &Path, config: RaftConfig, app: A) -> Result<Self> {
         let raft_config = Arc::new(config.validate()?);
+        #[cfg(feature = "peer-tls")]
+        let peer_tls = match &config.peer_tls {
+            Some(c) => Some(crate::tls::PeerTls::load(c.clone())?),
+            None => None,
+        };
         let store = Store::open(dir)?;
         let identity = store.identity(&config.cluster_name)?;
         let id = identity.node_id();
         let log = store.log_store()?;
         let sm = store.state_machine(Arc::new(app))?;
-        let network = HttpNetworkFactory::new(identity.clone());
+        let forward_client = || {
+            PeerClient::plain(
+                reqwest::Client::builder().connect_timeout(Duration::from_millis(500)),
+            )
+        };
+        #[cfg(feature = "peer-tls")]
+        let (network, forward) = match &peer_tls {
+            Some(tls) => (
+                HttpNetworkFactory::with_peer_tls(identity.clone(), tls.clone()),
+                PeerClient::Tls(tls.clone()),
+            ),
+            None => (HttpNetworkFactory::new(identity.clone()), forward_client()),
+        };
+        #[cfg(not(feature = "peer-tls"))]
+        let (network, forward) = (HttpNetworkFactory::new(identity.clone()), forward_client());
         let raft = openraft::Raft::new(id, raft_config, network, log, sm)
             .await
             .map_err(|e| Error::Raft(e.to_string()))?;
@@ -86,7 +112,12 @@ impl<A: StateMachine> RaftNode<A> {
                 .map_err(|e| Error::Raft(e.to_string()))?;
         }
         let reader = store.reader()?;
-        let proposer = Proposer::new(raft.clone(), identity.clone(), config.write_timeout);
+        let proposer = Proposer::new(
+            raft.clone(),
+            identity.clone(),
+            config.write_timeout,
+            forward,
+        );
         // Keep the identity's view of the membership current (the network consults it).
         let mut metrics = raft.metrics();
         let members_of = identity.clone();
@@ -114,6 +145,8 @@ impl<A: StateMachine> RaftNode<A> {
                 config,
                 identity,
                 proposer,
+                #[cfg(feature = "peer-tls")]
+                peer_tls,
             }),
             _app: PhantomData,
         })
@@ -144,6 +177,43 @@ impl<A: StateMachine> RaftNode<A> {
             self.inner.identity.clone(),
             self.inner.proposer.clone(),
         )
+    }
+
+    /// Serve [`RaftNode::router`] on `listener` until `shutdown` resolves: over mutual TLS
+    /// when peer TLS is configured, plain HTTP otherwise. Open connections finish their
+    /// requests before this returns.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let router = self.router();
+        #[cfg(feature = "peer-tls")]
+        if let Some(tls) = &self.inner.peer_tls {
+            return crate::tls::serve_tls(listener, router, tls.clone(), shutdown).await;
+        }
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+
+    /// The peer TLS handle, when configured: reloads ([`crate::tls::PeerTls::watch`]), the
+    /// acceptor for other peer listeners, handshake counts.
+    #[cfg(feature = "peer-tls")]
+    pub fn peer_tls(&self) -> Option<&crate::tls::PeerTls> {
+        self.inner.peer_tls.as_ref()
+    }
+
+    /// The client this node uses for peers right now (forwarded writes go through it): with
+    /// peer TLS it presents this node's certificate and only reaches `https://` peers. Fetch
+    /// it per call, so a certificate reload applies. Set a per-request timeout.
+    pub fn peer_client(&self) -> reqwest::Client {
+        self.inner.proposer.client().client()
+    }
+
+    /// `http://{addr}{path}`, or `https://{addr}{path}` with peer TLS: the URL of a peer call.
+    pub fn peer_url(&self, addr: &str, path: &str) -> String {
+        self.inner.proposer.client().url(addr, path)
     }
 
     /// Node id and cluster uuid.

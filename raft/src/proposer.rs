@@ -13,7 +13,7 @@ use crate::codec;
 use crate::error::WriteError;
 use crate::identity::Identity;
 use crate::network::{
-    CONTENT_TYPE, HEADER_CLUSTER, HEADER_CLUSTER_UUID, HEADER_FROM, HEADER_TARGET,
+    PeerClient, CONTENT_TYPE, HEADER_CLUSTER, HEADER_CLUSTER_UUID, HEADER_FROM, HEADER_TARGET,
 };
 use crate::types::{NodeId, Payload};
 use crate::Raft;
@@ -33,22 +33,23 @@ pub(crate) struct ForwardRequest {
 pub(crate) struct Proposer {
     raft: Raft,
     identity: Identity,
-    client: reqwest::Client,
+    client: PeerClient,
     timeout: Duration,
 }
 
 impl Proposer {
-    pub fn new(raft: Raft, identity: Identity, timeout: Duration) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(500))
-            .build()
-            .expect("a plain-HTTP reqwest client always builds");
+    pub fn new(raft: Raft, identity: Identity, timeout: Duration, client: PeerClient) -> Self {
         Self {
             raft,
             identity,
             client,
             timeout,
         }
+    }
+
+    /// The client forwards go through.
+    pub fn client(&self) -> &PeerClient {
+        &self.client
     }
 
     /// Commit `command`, forwarding up to `MAX_HOPS - hops` times.
@@ -132,7 +133,8 @@ impl Proposer {
             .map_err(|e| Forward::Failed(WriteError::Codec(e.to_string())))?;
         let mut req = self
             .client
-            .post(format!("http://{addr}/raft/propose"))
+            .client()
+            .post(self.client.url(addr, "/raft/propose"))
             .timeout(timeout)
             .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
             .header(HEADER_TARGET, leader.to_string())

@@ -1,4 +1,5 @@
-//! The sending side: one shared reqwest client for all peers.
+//! The sending side: one shared reqwest client for all peers (plain, or the current one of
+//! peer TLS).
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use openraft::raft::{
 };
 use serde::{de::DeserializeOwned, Serialize};
 
+use super::peer_client::PeerClient;
 use super::{
     CONTENT_TYPE, HEADER_CLUSTER, HEADER_CLUSTER_UUID, HEADER_FROM, HEADER_TARGET, NOT_A_MEMBER,
 };
@@ -22,18 +24,28 @@ use crate::types::{NodeId, NodeInfo, TypeConfig};
 /// Creates connections to peers. Cheap to clone: all connections share one HTTP client pool.
 #[derive(Clone)]
 pub struct HttpNetworkFactory {
-    client: reqwest::Client,
+    client: PeerClient,
     identity: Identity,
 }
 
 impl HttpNetworkFactory {
+    /// RPCs over plain HTTP.
     pub fn new(identity: Identity) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(500))
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .expect("a plain-HTTP reqwest client always builds");
+        let client = PeerClient::plain(
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_millis(500))
+                .pool_idle_timeout(Duration::from_secs(30)),
+        );
         Self { client, identity }
+    }
+
+    /// RPCs over mutual TLS (`https://`), with the client current at each call.
+    #[cfg(feature = "peer-tls")]
+    pub fn with_peer_tls(identity: Identity, tls: crate::tls::PeerTls) -> Self {
+        Self {
+            client: PeerClient::Tls(tls),
+            identity,
+        }
     }
 }
 
@@ -52,7 +64,7 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetworkFactory {
 
 /// A connection to one peer.
 pub struct HttpConnection {
-    client: reqwest::Client,
+    client: PeerClient,
     identity: Identity,
     target: NodeId,
     addr: String,
@@ -90,9 +102,10 @@ impl HttpConnection {
         E: DeserializeOwned,
     {
         let body = codec::encode(req).map_err(|e| CallError::Network(NetworkError::new(&e)))?;
-        let url = format!("http://{}/raft/{}", self.addr, path);
+        let url = self.client.url(&self.addr, &format!("/raft/{path}"));
         let mut builder = self
             .client
+            .client()
             .post(&url)
             .timeout(timeout)
             .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)

@@ -5,11 +5,21 @@
 //! cluster uuid in headers. A node that is not the target (an address that now belongs to
 //! another node), belongs to another cluster, or does not count the sender of a vote request
 //! among its members (a removed node still campaigning) refuses it with 409.
+//!
+//! Those headers are public: they catch mistakes, not strangers. With peer TLS (feature
+//! `peer-tls`, [`crate::RaftConfig`]'s `peer_tls`) the same routes are served by
+//! `tls::serve_tls`, which requires a client certificate of the cluster CA before any request
+//! is read, and the client side ([`HttpNetworkFactory`] and the proposer's forwards) calls
+//! `https://` with this node's certificate, fetching the current client per call so a
+//! certificate reload applies to the next connection. A node refused at the handshake is
+//! `Unreachable` to openraft, as a node that is down.
 
 mod client;
+mod peer_client;
 mod server;
 
 pub use client::HttpNetworkFactory;
+pub(crate) use peer_client::PeerClient;
 pub(crate) use server::raft_router;
 
 pub(crate) const HEADER_TARGET: &str = "x-openfero-raft-target";

@@ -1,6 +1,8 @@
 //! A tiny key/value application used to exercise the replicated log.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use openfero_raft::{ApplyContext, KvError, KvTxn, StateMachine};
 use serde::{Deserialize, Serialize};
 
