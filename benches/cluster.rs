@@ -87,9 +87,40 @@ fn start_cluster(dir: &Path, operarios: &Path) -> Vec<Node> {
         .split_whitespace()
         .map(str::to_string)
         .collect();
+    // BENCH_PEER_TLS=1: the secure cluster (mutual TLS between nodes, sealed gossip); else
+    // plain HTTP and UDP (--insecure-cluster), to compare the two in one run.
+    let secure = std::env::var("BENCH_PEER_TLS").is_ok_and(|v| v == "1");
+    let certs = dir.join("certs");
+    let keys = dir.join("gossip.keys");
+    if secure {
+        let names: Vec<String> = (1..=3).map(|i| format!("n{i}")).collect();
+        openfero::certs::init(&certs, &names, 30).expect("certificates");
+        std::fs::write(
+            &keys,
+            format!("{}\n", openfero_gossip::Key::generate().to_base64()),
+        )
+        .expect("gossip key");
+    }
     (0..3)
         .map(|i| {
             let name = format!("n{}", i + 1);
+            let security: Vec<String> = if secure {
+                let (cert, key) = openfero::certs::node_files(&certs, &name);
+                vec![
+                    "--raft-addr".into(),
+                    format!("127.0.0.1:{}", tcp_port()),
+                    "--gossip-key-file".into(),
+                    keys.display().to_string(),
+                    "--peer-tls-ca-file".into(),
+                    certs.join("ca.pem").display().to_string(),
+                    "--peer-tls-cert-file".into(),
+                    cert.display().to_string(),
+                    "--peer-tls-key-file".into(),
+                    key.display().to_string(),
+                ]
+            } else {
+                vec!["--insecure-cluster".into()]
+            };
             let child = Command::new(env!("CARGO_BIN_EXE_openfero"))
                 .arg("serve")
                 .args(["--node-name", &name])
@@ -108,6 +139,7 @@ fn start_cluster(dir: &Path, operarios: &Path) -> Vec<Node> {
                 .arg("--operarios")
                 .arg(operarios)
                 .args(["--retention-alerts", "1000000"])
+                .args(&security)
                 .args(&extra)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

@@ -41,6 +41,17 @@ for i in "${!NODES[@]}"; do
   seeds+="${seeds:+,}127.0.0.1:$((BASE_PORT + 200 + i))"
 done
 
+# A secure cluster, as production should run: a development CA and node certificates for
+# mutual TLS between the nodes, and a gossip key (made once, kept in the cluster folder).
+if [[ ! -f "$CLUSTER_DIR/certs/ca.pem" ]]; then
+  node_args=()
+  for name in "${NODES[@]}"; do node_args+=(--node "$name"); done
+  "$BIN" certs init "$CLUSTER_DIR/certs" "${node_args[@]}"
+fi
+if [[ ! -f "$CLUSTER_DIR/gossip.keys" ]]; then
+  (umask 077 && head -c32 /dev/urandom | base64 >"$CLUSTER_DIR/gossip.keys")
+fi
+
 declare -A PIDS=()
 
 stop_all() {
@@ -82,7 +93,11 @@ args_of() { # fills ARGS with the command line of node $1 (index $2)
     --seeds "$seeds"
     --bootstrap-expect 3
     --data-dir "$CLUSTER_DIR/$name"
-    --operarios "$OPERARIOS")
+    --operarios "$OPERARIOS"
+    --gossip-key-file "$CLUSTER_DIR/gossip.keys"
+    --peer-tls-ca-file "$CLUSTER_DIR/certs/ca.pem"
+    --peer-tls-cert-file "$CLUSTER_DIR/certs/$name.pem"
+    --peer-tls-key-file "$CLUSTER_DIR/certs/$name-key.pem")
 }
 
 for i in "${!NODES[@]}"; do

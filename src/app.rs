@@ -55,6 +55,16 @@ fn read_token(path: &std::path::Path, what: &str) -> anyhow::Result<String> {
 /// (`--gossip-addr`, `--seeds`, `--bootstrap-expect`).
 pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     args.validate()?;
+    // reqwest's rustls backend (peer TLS) needs one process-level crypto provider for every
+    // client built without a preconfigured TLS config; only ring is compiled in.
+    openfero_raft::tls::install_default_provider();
+    let insecure_cluster = args.insecure_cluster_reason().map(|missing| {
+        let text = format!(
+            "insecure cluster: this node runs without {missing}; anyone who reaches its ports can join the cluster or command it"
+        );
+        warn!(missing, "{text} (--insecure-cluster)");
+        text
+    });
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir `{}`", args.data_dir.display()))?;
     let admin_token = match &args.admin_token_file {
@@ -245,6 +255,16 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         Duration::from_secs(args.reload_secs),
         work.child_token(),
     )));
+    if let Some(tls) = raft.peer_tls().cloned() {
+        info!(
+            identity = ?tls.identity(),
+            "peer TLS: calls between nodes need a certificate signed by the cluster CA"
+        );
+        let stop = work.child_token();
+        tasks.push(tokio::spawn(async move {
+            tls.watch(KEY_RELOAD, stop.cancelled_owned()).await
+        }));
+    }
     if let Some((keyring, path)) = gossip_keys {
         tasks.push(tokio::spawn(gossip_keys_task(
             keyring,
@@ -275,21 +295,41 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         http,
         metrics,
         jobs,
+        insecure_cluster,
     };
     let mut servers = Vec::new();
-    let app = match raft_listener {
-        Some(rl) => {
-            let raft_app = raft.router();
-            let stop = shutdown.clone();
-            servers.push(tokio::spawn(async move {
-                axum::serve(rl, raft_app)
-                    .with_graceful_shutdown(async move { stop.cancelled().await })
+    let app =
+        match (raft_listener, raft.peer_tls().cloned()) {
+            (Some(rl), Some(tls)) => {
+                // The peer listener: Raft RPCs and forwarded writes, plus the API for the admin
+                // calls and consistent reads other nodes forward here — reachable only with a
+                // certificate signed by the cluster CA.
+                let peer_app = raft.router().merge(router(state.clone()));
+                let stop = shutdown.clone();
+                servers.push(tokio::spawn(async move {
+                    openfero_raft::tls::serve_tls(rl, peer_app, tls, async move {
+                        stop.cancelled().await
+                    })
                     .await
-            }));
-            router(state)
-        }
-        None => router(state).merge(raft.router()),
-    };
+                }));
+                router(state)
+            }
+            (Some(rl), None) => {
+                let raft_app = raft.router();
+                let stop = shutdown.clone();
+                servers.push(tokio::spawn(async move {
+                    axum::serve(rl, raft_app)
+                        .with_graceful_shutdown(async move { stop.cancelled().await })
+                        .await
+                }));
+                router(state)
+            }
+            // A cluster node without a Raft listener of its own (only with --insecure-cluster).
+            (None, _) if gossip.is_some() => router(state).merge(raft.router()),
+            // The embedded default: a single voter has no peers, so it serves no Raft routes at
+            // all — nothing on any host can append to, vote in or propose to its log.
+            (None, _) => router(state),
+        };
     let stop = shutdown.clone();
     servers.push(tokio::spawn(async move {
         axum::serve(

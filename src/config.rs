@@ -155,6 +155,27 @@ pub struct ServeArgs {
     /// file changes, so a key rotates node by node without a restart (docs/deploy.md).
     #[arg(long, env = "OPENFERO_GOSSIP_KEY_FILE")]
     pub gossip_key_file: Option<PathBuf>,
+    /// Peer TLS: the cluster CA (PEM). With the certificate and key below, every call between
+    /// nodes (Raft RPCs, forwarded writes, admin calls and consistent reads) is mutual TLS: a
+    /// node accepts a call only from a client certificate signed by this CA and only talks to
+    /// peers that present one. The three files are re-read when they change.
+    #[arg(long, env = "OPENFERO_PEER_TLS_CA_FILE")]
+    pub peer_tls_ca_file: Option<PathBuf>,
+    /// Peer TLS: this node's certificate (PEM), valid for server and client auth.
+    #[arg(long, env = "OPENFERO_PEER_TLS_CERT_FILE")]
+    pub peer_tls_cert_file: Option<PathBuf>,
+    /// Peer TLS: this node's private key (PEM).
+    #[arg(long, env = "OPENFERO_PEER_TLS_KEY_FILE")]
+    pub peer_tls_key_file: Option<PathBuf>,
+    /// Peer TLS: accept only peer certificates with a DNS name matching this `*` glob
+    /// (e.g. `*.openfero-peers.monitoring.svc`).
+    #[arg(long, env = "OPENFERO_PEER_TLS_SAN_PATTERN")]
+    pub peer_tls_san_pattern: Option<String>,
+    /// Run a cluster (`--gossip-addr`) without peer TLS or without a gossip key: anyone who
+    /// reaches the ports could join or command it. Refused without this flag; with it every
+    /// start warns and the UI shows a banner.
+    #[arg(long, env = "OPENFERO_INSECURE_CLUSTER")]
+    pub insecure_cluster: bool,
     /// Gossip seeds, `host:port`, comma separated (DNS names are re-resolved).
     #[arg(long, env = "OPENFERO_SEEDS", value_delimiter = ',')]
     pub seeds: Vec<String>,
@@ -258,6 +279,39 @@ impl ServeArgs {
         if self.cluster_id.trim().is_empty() {
             return bad("cluster-id", "must not be empty");
         }
+        let tls_files = [
+            self.peer_tls_ca_file.is_some(),
+            self.peer_tls_cert_file.is_some(),
+            self.peer_tls_key_file.is_some(),
+        ];
+        if tls_files.iter().any(|f| *f) && !tls_files.iter().all(|f| *f) {
+            return bad(
+                "peer-tls",
+                "give all three of --peer-tls-ca-file, --peer-tls-cert-file and --peer-tls-key-file",
+            );
+        }
+        if self.peer_tls_san_pattern.is_some() && self.peer_tls_ca_file.is_none() {
+            return bad("peer-tls-san-pattern", "needs the peer TLS files");
+        }
+        if self.peer_tls().is_some() && self.raft_addr.is_none() {
+            return bad(
+                "raft-addr",
+                "peer TLS needs its own listener: Raft is never served on the API listener",
+            );
+        }
+        if let Some(missing) = self.insecure_cluster_reason() {
+            if !self.insecure_cluster {
+                return Err(ConfigError {
+                    field: "insecure-cluster",
+                    reason: format!(
+                        "a cluster node (--gossip-addr) needs {missing}: without them anyone who \
+                         reaches its ports can join the cluster or command it; give them (see \
+                         `openfero certs init` and docs/deploy.md) or accept the risk with \
+                         --insecure-cluster"
+                    ),
+                });
+            }
+        }
         self.raft_config().validate().map_err(|e| ConfigError {
             field: "raft",
             reason: e.to_string(),
@@ -273,7 +327,34 @@ impl ServeArgs {
             election_timeout_max: Duration::from_millis(self.raft_election_max_ms),
             snapshot_every: self.raft_snapshot_every,
             write_timeout: Duration::from_millis(self.write_timeout_ms),
+            peer_tls: self.peer_tls(),
             ..Default::default()
+        }
+    }
+
+    /// The peer TLS files, when all three are given.
+    pub fn peer_tls(&self) -> Option<openfero_raft::tls::PeerTlsConfig> {
+        Some(openfero_raft::tls::PeerTlsConfig {
+            ca_file: self.peer_tls_ca_file.clone()?,
+            cert_file: self.peer_tls_cert_file.clone()?,
+            key_file: self.peer_tls_key_file.clone()?,
+            san_pattern: self.peer_tls_san_pattern.clone(),
+        })
+    }
+
+    /// What a cluster node lacks to be secure (`None` on the embedded default or when it has
+    /// both peer TLS and a gossip key).
+    pub fn insecure_cluster_reason(&self) -> Option<&'static str> {
+        self.gossip_addr?;
+        match (self.peer_tls().is_some(), self.gossip_key_file.is_some()) {
+            (true, true) => None,
+            (false, true) => {
+                Some("peer TLS (--peer-tls-ca-file, --peer-tls-cert-file, --peer-tls-key-file)")
+            }
+            (true, false) => Some("a gossip key (--gossip-key-file)"),
+            (false, false) => {
+                Some("peer TLS (--peer-tls-*-file) and a gossip key (--gossip-key-file)")
+            }
         }
     }
 
@@ -314,6 +395,51 @@ impl ServeArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        let mut all = vec!["openfero", "serve"];
+        all.extend_from_slice(args);
+        match Cli::try_parse_from(all).expect("parse").into_command() {
+            CliCommand::Serve(s) => *s,
+            other => panic!("expected serve, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_cluster_node_without_peer_tls_and_a_gossip_key_refuses_to_start() {
+        let cluster = ["--gossip-addr", "127.0.0.1:7946", "--bootstrap-expect", "3"];
+        let err = serve(&cluster).validate().expect_err("insecure");
+        assert_eq!(err.field, "insecure-cluster");
+        assert!(
+            err.reason.contains("peer TLS") && err.reason.contains("gossip key"),
+            "{err}"
+        );
+        let mut insecure = cluster.to_vec();
+        insecure.push("--insecure-cluster");
+        serve(&insecure)
+            .validate()
+            .expect("accepted at the operator's risk");
+        let tls = [
+            "--peer-tls-ca-file",
+            "ca.pem",
+            "--peer-tls-cert-file",
+            "n.pem",
+            "--peer-tls-key-file",
+            "n-key.pem",
+        ];
+        let mut secure = cluster.to_vec();
+        secure.extend_from_slice(&tls);
+        secure.extend_from_slice(&["--gossip-key-file", "keys"]);
+        let err = serve(&secure).validate().expect_err("no raft listener");
+        assert_eq!(err.field, "raft-addr");
+        secure.extend_from_slice(&["--raft-addr", "127.0.0.1:9000"]);
+        serve(&secure).validate().expect("secure cluster");
+        let err = serve(&tls[..4]).validate().expect_err("two of three files");
+        assert_eq!(err.field, "peer-tls");
+        serve(&[])
+            .validate()
+            .expect("the embedded default needs neither");
+    }
 
     #[test]
     fn no_subcommand_means_serve_with_defaults() {
@@ -388,6 +514,7 @@ mod tests {
             "3",
             "--data-dir",
             "./data/n1",
+            "--insecure-cluster",
         ])
         .expect("parse");
         let CliCommand::Serve(s) = cli.into_command() else {

@@ -1,4 +1,5 @@
-//! Sending a request on to the leader's API (admin changes, consistent reads).
+//! Sending a request on to the leader's API (admin changes, consistent reads): with peer TLS
+//! over mutual TLS to its peer listener, else to its API listener.
 
 use axum::body::Bytes;
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -32,9 +33,24 @@ pub async fn forward(
             reason: "no leader is known; retry shortly".into(),
             retry_after_secs: 1,
         })?;
-    let mut req = state
-        .http
-        .request(method, format!("http://{}{}", leader.api_addr, path))
+    // With peer TLS the call goes to the leader's peer listener (which serves the API too),
+    // presenting this node's certificate; without it, to the leader's API.
+    let raft = state.replica.raft();
+    let (client, url, target) = match raft.peer_tls() {
+        Some(_) => (
+            raft.peer_client(),
+            raft.peer_url(&leader.raft_addr, path),
+            &leader.raft_addr,
+        ),
+        None => (
+            state.http.clone(),
+            format!("http://{}{}", leader.api_addr, path),
+            &leader.api_addr,
+        ),
+    };
+    let mut req = client
+        .request(method, url)
+        .timeout(std::time::Duration::from_secs(10))
         .header(FORWARDED, "1")
         .body(body.to_vec());
     for name in [header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT] {
@@ -43,7 +59,7 @@ pub async fn forward(
         }
     }
     let resp = req.send().await.map_err(|e| ApiError::Unavailable {
-        reason: format!("cannot reach the leader at `{}`: {e}", leader.api_addr),
+        reason: format!("cannot reach the leader at `{target}`: {e}"),
         retry_after_secs: 1,
     })?;
     relay(resp).await

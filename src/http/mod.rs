@@ -40,6 +40,9 @@ pub struct AppState {
     /// This node's view of the managed Jobs (Kubernetes mode): when a remediation's Job was
     /// created and started, for the remediation page.
     pub jobs: Option<crate::kubernetes::JobTracker>,
+    /// Set when this cluster node runs with `--insecure-cluster`: what it lacks, for the UI's
+    /// banner.
+    pub insecure_cluster: Option<String>,
 }
 
 /// The API routes of one node (the Raft routes are served beside them, see `app`), built from

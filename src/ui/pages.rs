@@ -170,6 +170,7 @@ pub async fn alerts(
     State(state): State<AppState>,
     query: Result<Query<AlertsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let insecure = state.insecure_cluster.clone();
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text(), json!(null)))?;
     let now = now_ms();
     let (filter, before) = query.filter(now)?;
@@ -204,6 +205,7 @@ pub async fn alerts(
         json!({
             "page": "alerts",
             "about": about(),
+            "insecure": insecure,
             "f": query,
             "ranges": RANGES,
             "groups": groups,
@@ -239,6 +241,7 @@ pub async fn remediation(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Html<String>, ApiError> {
+    let insecure = state.insecure_cluster.clone();
     let rid = RemediationId(id.clone());
     let (rec, alert) = blocking(state.replica.history(), move |h| {
         let rec = h.remediation(&rid)?.ok_or_else(|| ApiError::NotFound {
@@ -334,6 +337,7 @@ pub async fn remediation(
         json!({
             "page": "remediation",
             "about": about(),
+            "insecure": insecure,
             "r": view,
             "timeline": timeline,
             "job_yaml": job_yaml,
@@ -447,6 +451,7 @@ fn sample_webhook(defs: &[OperariusDef]) -> String {
 
 /// `GET /operarios`: the replicated catalog and the "try it" form.
 pub async fn operarios(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
+    let insecure = state.insecure_cluster.clone();
     let (ops, defs) = blocking(state.replica.history(), |h| operarius_cards(&h)).await?;
     render(
         "operarios.html",
@@ -454,6 +459,7 @@ pub async fn operarios(State(state): State<AppState>) -> Result<Html<String>, Ap
             "page": "operarios",
             "live": false,
             "about": about(),
+            "insecure": insecure,
             "ops": ops,
             "payload": sample_webhook(&defs),
         }),
@@ -476,24 +482,44 @@ pub async fn try_operarios(
     State(state): State<AppState>,
     request: axum::extract::Request,
 ) -> Result<(StatusCode, Html<String>), ApiError> {
+    let insecure = state.insecure_cluster.clone();
     let body = match crate::http::read_body(&state, request).await {
         Ok(b) => b,
-        Err(e) => return try_page(e.status(), "", None, Some(e.to_string())),
+        Err(e) => return try_page(insecure.clone(), e.status(), "", None, Some(e.to_string())),
     };
     let form: TryForm = match serde_urlencoded::from_bytes(&body) {
         Ok(f) => f,
         Err(e) => {
             let msg = format!("cannot read the form: {e}");
-            return try_page(StatusCode::BAD_REQUEST, "", None, Some(msg));
+            return try_page(
+                insecure.clone(),
+                StatusCode::BAD_REQUEST,
+                "",
+                None,
+                Some(msg),
+            );
         }
     };
     if form.payload.trim().is_empty() {
         let msg = "paste an Alertmanager webhook payload (JSON) first".to_string();
-        return try_page(StatusCode::BAD_REQUEST, &form.payload, None, Some(msg));
+        return try_page(
+            insecure.clone(),
+            StatusCode::BAD_REQUEST,
+            &form.payload,
+            None,
+            Some(msg),
+        );
     }
     match try_webhook(&state, form.payload.as_bytes()).await {
-        Ok(view) => try_page(StatusCode::OK, &form.payload, Some(view), None),
+        Ok(view) => try_page(
+            insecure.clone(),
+            StatusCode::OK,
+            &form.payload,
+            Some(view),
+            None,
+        ),
         Err(e @ ApiError::BadRequest { .. }) => try_page(
+            insecure.clone(),
             StatusCode::BAD_REQUEST,
             &form.payload,
             None,
@@ -504,6 +530,7 @@ pub async fn try_operarios(
 }
 
 fn try_page(
+    insecure: Option<String>,
     status: StatusCode,
     payload: &str,
     result: Option<TryView>,
@@ -541,6 +568,7 @@ fn try_page(
             "page": "operarios",
             "live": false,
             "about": about(),
+            "insecure": insecure,
             "payload": payload,
             "result": result,
             "error": error,
@@ -567,6 +595,7 @@ const CLUSTER_REFRESH_MS: u64 = 2000;
 
 /// `GET /cluster`: every node's Raft role, gossip state and replication progress; live.
 pub async fn cluster(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
+    let insecure = state.insecure_cluster.clone();
     let view = state.cluster.view().await;
     // Lag: entries the node has yet to apply, against the leader's last log index.
     let leader_last = view
@@ -584,6 +613,7 @@ pub async fn cluster(State(state): State<AppState>) -> Result<Html<String>, ApiE
         json!({
             "page": "cluster",
             "about": about(),
+            "insecure": insecure,
             "c": view,
             "lags": lags,
             "refresh_ms": CLUSTER_REFRESH_MS,

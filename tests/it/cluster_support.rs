@@ -211,6 +211,9 @@ pub struct ClusterOptions {
     pub flags: Vec<String>,
     /// Seal gossip with a keyring made for the cluster ([`TestCluster::gossip_key_file`]).
     pub sealed_gossip: bool,
+    /// Mutual TLS between the nodes, with a CA and node certificates made for the cluster in
+    /// [`TestCluster::certs`] (every node then has its own Raft listener).
+    pub peer_tls: bool,
 }
 
 impl Default for ClusterOptions {
@@ -221,6 +224,7 @@ impl Default for ClusterOptions {
             separate_raft_port: false,
             flags: FAST.iter().map(|s| s.to_string()).collect(),
             sealed_gossip: true,
+            peer_tls: true,
         }
     }
 }
@@ -281,6 +285,8 @@ pub struct TestCluster {
     /// The cluster's gossip keyring (one fresh key), given to every node when
     /// [`ClusterOptions::sealed_gossip`].
     pub gossip_key_file: PathBuf,
+    /// The cluster CA and one certificate per node (`openfero certs`' layout).
+    pub certs: PathBuf,
     pub tmp: tempfile::TempDir,
 }
 
@@ -295,6 +301,12 @@ impl TestCluster {
             format!("{}\n", openfero_gossip::Key::generate().to_base64()),
         )
         .expect("write gossip key");
+        openfero_raft::tls::install_default_provider();
+        let certs = tmp.path().join("certs");
+        if opts.peer_tls {
+            let nodes: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            openfero::certs::init(&certs, &nodes, 30).expect("make the cluster's certificates");
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(16)
@@ -311,6 +323,7 @@ impl TestCluster {
             http,
             starts: 0,
             gossip_key_file,
+            certs,
         };
         for name in names {
             cluster.add_spec(name);
@@ -321,10 +334,13 @@ impl TestCluster {
 
     /// Allocate ports and a data dir for a node (not a seed).
     pub fn add_spec(&mut self, name: &str) -> NodeSpec {
+        if self.opts.peer_tls && !openfero::certs::node_files(&self.certs, name).0.exists() {
+            openfero::certs::issue(&self.certs, name, 30).expect("issue a node certificate");
+        }
         let spec = NodeSpec {
             name: name.to_string(),
             api_port: free_tcp_port(),
-            raft_port: self.opts.separate_raft_port.then(free_tcp_port),
+            raft_port: (self.opts.separate_raft_port || self.opts.peer_tls).then(free_tcp_port),
             gossip_port: free_udp_port(),
             data_dir: self.tmp.path().join(format!("data-{name}")),
             extra: Vec::new(),
@@ -374,6 +390,18 @@ impl TestCluster {
         }
         if self.opts.sealed_gossip {
             cmd.arg("--gossip-key-file").arg(&self.gossip_key_file);
+        }
+        if self.opts.peer_tls {
+            let (cert, key) = openfero::certs::node_files(&self.certs, &spec.name);
+            cmd.arg("--peer-tls-ca-file")
+                .arg(self.certs.join("ca.pem"))
+                .arg("--peer-tls-cert-file")
+                .arg(cert)
+                .arg("--peer-tls-key-file")
+                .arg(key);
+        }
+        if !(self.opts.sealed_gossip && self.opts.peer_tls) {
+            cmd.arg("--insecure-cluster");
         }
         self.starts += 1;
         let log = self.tmp.path().join(format!("{name}.{}.log", self.starts));

@@ -157,6 +157,8 @@ impl OpenferoProcess {
 }
 
 pub fn client() -> reqwest::Client {
+    // reqwest's rustls backend is compiled in (peer TLS): every client needs the provider.
+    openfero_raft::tls::install_default_provider();
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

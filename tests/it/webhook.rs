@@ -45,6 +45,7 @@ async fn node_with_gossip(
     bootstrap_expect: u32,
     webhook_token: Option<&str>,
 ) -> (Router, Replica) {
+    openfero_raft::tls::install_default_provider();
     let raft = RaftNode::start(dir, raft_config(), RemediationMachine)
         .await
         .expect("start raft");
@@ -98,6 +99,7 @@ async fn node_with_gossip(
         admin_token: None,
         webhook_token: webhook_token.map(str::to_string),
         http: reqwest::Client::new(),
+        insecure_cluster: None,
         metrics: openfero::metrics::Metrics::new(),
         jobs: None,
     };

@@ -1,4 +1,3 @@
-
 use std::collections::BTreeMap;
 
 use openfero_raft::{ApplyContext, KvTxn, StateMachine};
