@@ -149,13 +149,14 @@ pub async fn run(
         )?;
         proxies.push(proxy);
         // A namespace of its own has every port free.
-        let (api_port, gossip_port) = match netns {
-            Some(_) => (8080, 7946),
-            None => (free_port(&ip)?, free_port(&ip)?),
+        let (api_port, raft_port, gossip_port) = match netns {
+            Some(_) => (8080, 8081, 7946),
+            None => (free_port(&ip)?, free_port(&ip)?, free_port(&ip)?),
         };
         specs.push(NodeSpec {
             name: name.clone(),
             api_port,
+            raft_port,
             gossip_port,
             ip,
             data_dir: data.path().join(format!("data-{name}")),
@@ -168,7 +169,21 @@ pub async fn run(
         specs.iter().map(|s| (s.name.clone(), s.url(""))).collect();
     let node_urls: Vec<(String, String)> = all_urls[..args.nodes].to_vec();
     let mut cluster = Cluster::new(bin, specs, args.nodes, token_file, logs_dir.clone());
-    // The campaign runs the cluster as production should: gossip sealed under a keyring.
+    // The campaign runs the cluster as production should: mutual TLS between the nodes (a CA
+    // and certificates made by the binary under test) and gossip sealed under a keyring.
+    let certs = data.path().join("certs");
+    let mut init = std::process::Command::new(&cluster.bin);
+    init.args(["certs", "init"]).arg(&certs);
+    for name in cluster.specs.keys() {
+        init.args(["--node", name]);
+    }
+    let made = init.output()?;
+    anyhow::ensure!(
+        made.status.success(),
+        "openfero certs init failed: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    cluster.certs = Some(certs);
     let gossip_keys = data.path().join("gossip.keys");
     std::fs::write(
         &gossip_keys,

@@ -104,6 +104,8 @@ pub struct NodeSpec {
     pub name: String,
     pub ip: String,
     pub api_port: u16,
+    /// The Raft (peer) listener: mutual TLS between the nodes.
+    pub raft_port: u16,
     pub gossip_port: u16,
     pub data_dir: PathBuf,
     /// The kubeconfig pointing at this node's proxy in front of the shared API double.
@@ -119,6 +121,10 @@ impl NodeSpec {
 
     pub fn gossip(&self) -> String {
         format!("{}:{}", self.ip, self.gossip_port)
+    }
+
+    pub fn raft(&self) -> String {
+        format!("{}:{}", self.ip, self.raft_port)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -157,8 +163,10 @@ pub struct Cluster {
     /// Bearer token file of the admin API (removals during a scale-in).
     pub admin_token_file: PathBuf,
     pub logs_dir: PathBuf,
-    /// Flags given to every node (the gossip keyring and peer certificates).
+    /// Flags given to every node (the gossip keyring).
     pub secure_flags: Vec<String>,
+    /// The cluster CA and a certificate per node (`openfero certs init`'s layout): peer TLS.
+    pub certs: Option<PathBuf>,
     /// Every log file written, for the panic scan.
     pub all_logs: Vec<(String, PathBuf)>,
     starts: usize,
@@ -188,6 +196,7 @@ impl Cluster {
             admin_token_file,
             logs_dir,
             secure_flags: Vec::new(),
+            certs: None,
             all_logs: Vec::new(),
             starts: 0,
         }
@@ -239,9 +248,23 @@ impl Cluster {
             .args(["--watch-namespaces", crate::double::NS])
             .arg("--admin-token-file")
             .arg(&self.admin_token_file)
+            .args(["--raft-addr", &spec.raft()])
             .args(&self.secure_flags)
             .args(FAST)
             .env("OPENFERO_LOG", "info,openfero=debug");
+        match &self.certs {
+            Some(dir) => {
+                cmd.arg("--peer-tls-ca-file")
+                    .arg(dir.join("ca.pem"))
+                    .arg("--peer-tls-cert-file")
+                    .arg(dir.join(format!("{name}.pem")))
+                    .arg("--peer-tls-key-file")
+                    .arg(dir.join(format!("{name}-key.pem")));
+            }
+            None => {
+                cmd.arg("--insecure-cluster");
+            }
+        }
         self.starts += 1;
         let log = self.logs_dir.join(format!("{name}.{}.log", self.starts));
         let guard = ProcessGuard::spawn(cmd, &log)?;

@@ -54,12 +54,27 @@ fn helm() -> PathBuf {
         })
 }
 
-/// `helm template` output, or its error text.
+/// The values every rendering starts from: the Secrets a secure install names (the chart
+/// refuses to render a cluster without peer TLS and a gossip key). Later `--set`s override them.
+const SECURE: &[&str] = &[
+    "--set",
+    "peerTls.existingSecret=openfero-peer-tls",
+    "--set",
+    "gossipKey.existingSecret=openfero-gossip",
+];
+
+/// `helm template` output (from [`SECURE`] and `args`), or its error text.
 fn try_render(args: &[&str]) -> Result<Vec<Value>, String> {
+    try_render_from(SECURE, args)
+}
+
+/// `helm template` output from the chart's own defaults plus `base` and `args`.
+fn try_render_from(base: &[&str], args: &[&str]) -> Result<Vec<Value>, String> {
     let out = Command::new(helm())
         .args(["template", "openfero"])
         .arg(chart_dir())
         .args(["--namespace", NAMESPACE])
+        .args(base)
         .args(args)
         .output()
         .expect("run helm");
@@ -531,7 +546,7 @@ fn the_gossip_keyring_comes_from_an_existing_secret_as_a_file() {
         "gossipKey.key=keys",
     ]);
     assert_token_only_as_a_file(&docs, "gossip-key-file", "openfero-gossip", "keys");
-    let plain = render(&[]);
+    let plain = try_render_from(&["--set", "insecureCluster=true"], &[]).expect("insecure");
     let args = expanded_args(one(&plain, "StatefulSet"), "openfero-0");
     assert!(
         flag(&args, "gossip-key-file").is_none(),
@@ -540,6 +555,108 @@ fn the_gossip_keyring_comes_from_an_existing_secret_as_a_file() {
     let err = try_render(&["--set", "extraArgs[0]=--gossip-key-file=/x"])
         .expect_err("refused by the schema");
     assert!(err.contains("extraArgs"), "{err}");
+}
+
+#[test]
+fn the_defaults_refuse_an_insecure_cluster_and_say_how_to_fix_it() {
+    let err = try_render_from(&[], &[]).expect_err("no peer TLS, no gossip key");
+    assert!(err.contains("peer TLS is required"), "{err}");
+    let err = try_render_from(&["--set", "peerTls.existingSecret=x"], &[]).expect_err("no key");
+    assert!(err.contains("a gossip key is required"), "{err}");
+    let docs = try_render_from(&["--set", "insecureCluster=true"], &[]).expect("at one's risk");
+    let args = expanded_args(one(&docs, "StatefulSet"), "openfero-0");
+    assert!(args.iter().any(|a| a == "--insecure-cluster"), "{args:?}");
+    let secure = render(&[]);
+    let args = expanded_args(one(&secure, "StatefulSet"), "openfero-0");
+    assert!(!args.iter().any(|a| a == "--insecure-cluster"), "{args:?}");
+}
+
+#[test]
+fn peer_tls_comes_from_a_secret_or_cert_manager_as_files() {
+    let docs = render(&[]);
+    let sts = one(&docs, "StatefulSet");
+    let args = expanded_args(sts, "openfero-0");
+    assert_eq!(
+        flag(&args, "peer-tls-ca-file"),
+        Some("/etc/openfero/peer-tls/ca.crt")
+    );
+    assert_eq!(
+        flag(&args, "peer-tls-cert-file"),
+        Some("/etc/openfero/peer-tls/tls.crt")
+    );
+    assert_eq!(
+        flag(&args, "peer-tls-key-file"),
+        Some("/etc/openfero/peer-tls/tls.key")
+    );
+    assert!(
+        flag(&args, "raft-addr").is_some(),
+        "peer TLS has its own listener"
+    );
+    let volume = sts["spec"]["template"]["spec"]["volumes"]
+        .as_sequence()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["name"] == "peer-tls")
+        .expect("the peer-tls volume");
+    assert_eq!(volume["secret"]["secretName"], "openfero-peer-tls");
+    assert!(of_kind(&docs, "Certificate").is_empty());
+
+    let docs = render(&[
+        "--set",
+        "peerTls.existingSecret=",
+        "--set",
+        "certManager.enabled=true",
+        "--set",
+        "certManager.issuerRef.name=openfero-ca",
+    ]);
+    let cert = one(&docs, "Certificate");
+    let secret = str_of(&cert["spec"]["secretName"]).to_string();
+    let usages = strings(&cert["spec"]["usages"]);
+    assert!(
+        usages.contains(&"server auth".to_string()) && usages.contains(&"client auth".to_string())
+    );
+    let names = strings(&cert["spec"]["dnsNames"]);
+    assert!(
+        names.iter().any(|n| n.starts_with("*.openfero-headless.")),
+        "{names:?}"
+    );
+    let sts = one(&docs, "StatefulSet");
+    let args = expanded_args(sts, "openfero-0");
+    let pattern = flag(&args, "peer-tls-san-pattern").expect("a SAN pattern with cert-manager");
+    assert!(pattern.starts_with("*.openfero-headless."), "{pattern}");
+    let volume = sts["spec"]["template"]["spec"]["volumes"]
+        .as_sequence()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["name"] == "peer-tls")
+        .expect("the peer-tls volume");
+    assert_eq!(volume["secret"]["secretName"], secret.as_str());
+
+    let err = try_render(&["--set", "certManager.enabled=true"]).expect_err("both");
+    assert!(err.contains("not both"), "{err}");
+    let err = try_render(&["--set", "extraArgs[0]=--insecure-cluster"]).expect_err("schema");
+    assert!(err.contains("extraArgs"), "{err}");
+}
+
+#[test]
+fn the_network_policy_is_on_by_default_and_keeps_raft_and_gossip_to_the_release() {
+    let docs = render(&[]);
+    let np = one(&docs, "NetworkPolicy");
+    let rules = np["spec"]["ingress"].as_sequence().expect("ingress");
+    for rule in rules {
+        let ports: Vec<String> = rule["ports"]
+            .as_sequence()
+            .expect("ports")
+            .iter()
+            .map(|p| str_of(&p["port"]).to_string())
+            .collect();
+        if ports.iter().any(|p| p == "raft" || p == "gossip") {
+            assert!(
+                rule["from"][0]["podSelector"]["matchLabels"].is_mapping(),
+                "raft and gossip only from the release's pods: {rule:?}"
+            );
+        }
+    }
 }
 
 #[test]

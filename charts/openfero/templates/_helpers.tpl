@@ -115,6 +115,20 @@ app.kubernetes.io/part-of: openfero
 {{- if and .Values.webhookToken.value .Values.webhookToken.existingSecret }}
 {{- fail "set webhookToken.value or webhookToken.existingSecret, not both" }}
 {{- end }}
+{{- if and .Values.peerTls.existingSecret .Values.certManager.enabled }}
+{{- fail "set peerTls.existingSecret or certManager.enabled, not both" }}
+{{- end }}
+{{- if and .Values.certManager.enabled (not .Values.certManager.issuerRef.name) }}
+{{- fail "certManager.enabled needs certManager.issuerRef.name (an Issuer or ClusterIssuer; a CA issuer dedicated to this cluster)" }}
+{{- end }}
+{{- if not .Values.insecureCluster }}
+{{- if not (include "openfero.peerTlsSecret" .) }}
+{{- fail "peer TLS is required: set peerTls.existingSecret or certManager.enabled (without it anyone who reaches a pod's Raft port can command the cluster), or insecureCluster=true for a throwaway test cluster" }}
+{{- end }}
+{{- if not .Values.gossipKey.existingSecret }}
+{{- fail "a gossip key is required: set gossipKey.existingSecret (head -c32 /dev/urandom | base64), or insecureCluster=true for a throwaway test cluster" }}
+{{- end }}
+{{- end }}
 {{- if and (has "*" .Values.watchNamespaces) (gt (len .Values.watchNamespaces) 1) }}
 {{- fail "watchNamespaces: \"*\" (every namespace) cannot be combined with names" }}
 {{- end }}
@@ -150,4 +164,22 @@ rules:
   - apiGroups: [events.k8s.io]
     resources: [events]
     verbs: [create, patch]
+{{- end }}
+
+{{/* The Secret with the peer certificate: an existing one, or the one cert-manager fills. */}}
+{{- define "openfero.peerTlsSecret" -}}
+{{- if .Values.peerTls.existingSecret }}
+{{- .Values.peerTls.existingSecret }}
+{{- else if .Values.certManager.enabled }}
+{{- printf "%s-peer-tls" (include "openfero.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* The SAN pattern peers must match: given, or the pods' headless names with cert-manager. */}}
+{{- define "openfero.peerSanPattern" -}}
+{{- if .Values.peerTls.sanPattern }}
+{{- .Values.peerTls.sanPattern }}
+{{- else if .Values.certManager.enabled }}
+{{- printf "*.%s.%s.svc*" (include "openfero.headless" .) .Release.Namespace }}
+{{- end }}
 {{- end }}
