@@ -29,6 +29,7 @@ use crate::remediation::{
 };
 use crate::replica::{ProposeError, Replica};
 use crate::time::now_ms;
+use k8s_openapi::api::batch::v1::Job;
 
 #[derive(Debug, Clone)]
 pub struct ExecutorConfig {
@@ -275,7 +276,7 @@ impl Executor {
             (RemediationState::Pending, _) => epoch.in_flight.len() < self.config.max_concurrent,
             (RemediationState::Running, Backend::Local) => true,
             (RemediationState::Running, Backend::Kubernetes(k)) => {
-                match k.jobs.get(&rec.namespace, &rec.job_name) {
+                match watched_job(epoch, k, rec) {
                     None => epoch
                         .ensured
                         .get(&rec.id)
@@ -496,7 +497,7 @@ impl Executor {
         rec: RemediationRecord,
         done_tx: &mpsc::UnboundedSender<Finished>,
     ) {
-        match k.jobs.get(&rec.namespace, &rec.job_name) {
+        match watched_job(epoch, k, &rec) {
             None => {
                 let due = epoch
                     .ensured
@@ -575,6 +576,14 @@ impl Executor {
                 .await;
         }
     }
+}
+
+/// The running remediation's Job as this node's watch shows it.
+fn watched_job(epoch: &Epoch, k: &KubeBackend, rec: &RemediationRecord) -> Option<Arc<Job>> {
+    if crate::kubernetes::chaos_cold_watch() && !epoch.ensured.contains_key(&rec.id) {
+        return None;
+    }
+    k.jobs.get(&rec.namespace, &rec.job_name)
 }
 
 /// Patch the Operarius status from the replicated statistics.

@@ -149,6 +149,22 @@ async fn chaos_duplicate(api: &Api<Job>, job: &Job) {
     let _ = api.create(&PostParams::default(), &dup).await;
 }
 
+/// Test-only fault (feature `chaos-faults`, with `OPENFERO_CHAOS_BREAK_JOB_NAMES` set): a new
+/// leader ignores its Job watch until it has re-ensured each running remediation once, as a
+/// leader restarted with a cold watch does. With [`chaos_duplicate`] that makes every
+/// leadership change adopt every running Job and create a duplicate, so the chaos checker's
+/// proof does not depend on how often a restarted node happens to win an election.
+pub fn chaos_cold_watch() -> bool {
+    #[cfg(feature = "chaos-faults")]
+    {
+        std::env::var_os("OPENFERO_CHAOS_BREAK_JOB_NAMES").is_some()
+    }
+    #[cfg(not(feature = "chaos-faults"))]
+    {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

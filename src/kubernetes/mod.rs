@@ -12,7 +12,7 @@ use std::path::Path;
 use anyhow::Context;
 use kube::Client;
 
-pub use job::{build_job, ensure_job, JobError};
+pub use job::{build_job, chaos_cold_watch, ensure_job, JobError};
 pub use jobs::{outcome, pod_log_tail, JobOutcome, JobTracker};
 pub use report::Reporter;
 pub use source::watch_operarios;
