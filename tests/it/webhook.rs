@@ -95,8 +95,11 @@ async fn node_with_gossip(
         cluster,
         catalog: Catalog::load(vec![ops], "default"),
         body_limit: LIMIT,
-        admin_token: None,
-        webhook_token: webhook_token.map(str::to_string),
+        auth: openfero::auth::Auth::new(openfero::auth::AuthSettings {
+            webhook_token: webhook_token.map(str::to_string),
+            ..Default::default()
+        })
+        .expect("auth settings"),
         http: reqwest::Client::new(),
         metrics: openfero::metrics::Metrics::new(),
         jobs: None,
