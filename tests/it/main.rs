@@ -1,6 +1,7 @@
 //! Integration tests: real HTTP, real processes, real sled folders, real Alertmanager.
 
 mod alertmanager;
+mod auth;
 mod browser;
 mod chart;
 mod claims;
