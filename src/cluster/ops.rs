@@ -107,7 +107,7 @@ impl Cluster {
             }
             MembershipOp::Remove => (ChangeMembers::RemoveNodes(BTreeSet::from([id])), false),
         };
-        info!(node = %hex, ?op, by, "admin membership change");
+        info!(node = %hex, ?op, by = %by, "admin membership change");
         replica
             .raft()
             .raft()
@@ -126,7 +126,7 @@ impl Cluster {
     /// Pause or resume the autopilot, asked for by `by`; both are replicated, so every node's
     /// cluster view says who last changed it.
     pub async fn set_autopilot_paused(&self, paused: bool, by: &str) -> Result<(), ClusterError> {
-        info!(paused, by, "autopilot change");
+        info!(paused, by = %by, "autopilot change");
         self.replica()
             .propose(CommandV1::SetAutopilotBy {
                 paused,

@@ -14,6 +14,7 @@ mod kubernetes;
 mod kubernetes_idle;
 mod openapi;
 mod reload;
+mod secrets;
 mod security;
 mod support;
 mod ui;
