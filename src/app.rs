@@ -43,14 +43,6 @@ pub struct Running {
     gossip_interval: Duration,
 }
 
-/// A bearer token from a file (a Kubernetes Secret mount), without surrounding whitespace.
-fn read_token(path: &std::path::Path, what: &str) -> anyhow::Result<String> {
-    Ok(std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {what} token file `{}`", path.display()))?
-        .trim()
-        .to_string())
-}
-
 /// Start a node: on the embedded default (single voter, no gossip) or as a cluster member
 /// (`--gossip-addr`, `--seeds`, `--bootstrap-expect`).
 pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
@@ -67,28 +59,12 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     });
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir `{}`", args.data_dir.display()))?;
-    let admin_token = match &args.admin_token_file {
-        Some(path) => Some(read_token(path, "admin")?).filter(|t| !t.is_empty()),
-        None => None,
-    };
-    // An empty admin token falls back to loopback-only; an empty webhook token would open the
-    // webhook the operator meant to close, so it is refused.
-    let webhook_token = match &args.webhook_token_file {
-        Some(path) => {
-            let token = read_token(path, "webhook")?;
-            anyhow::ensure!(
-                !token.is_empty(),
-                "webhook token file `{}` is empty",
-                path.display()
-            );
-            Some(token)
-        }
-        None => None,
-    };
+    let auth = crate::auth::load(&args)?;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on `{}`", args.listen))?;
     let addr = listener.local_addr()?;
+    auth.warn_if_open(addr);
     let raft_listener = match args.raft_addr {
         Some(a) => Some(
             TcpListener::bind(a)
@@ -118,7 +94,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         %addr,
         %raft_addr,
         data_dir = %args.data_dir.display(),
-        webhook_auth = webhook_token.is_some(),
+        auth = %auth.summary(),
         "openfero starting"
     );
 
@@ -290,8 +266,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         cluster: cluster.clone(),
         catalog,
         body_limit: args.body_limit,
-        admin_token,
-        webhook_token,
+        auth,
         http,
         metrics,
         jobs,

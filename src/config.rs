@@ -36,6 +36,9 @@ pub enum CliCommand {
     /// your PKI in production).
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// Hashes for the auth file (`--auth-file`); secrets are read from standard input.
+    #[command(subcommand)]
+    Auth(AuthCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -231,6 +234,8 @@ pub struct ServeArgs {
     pub log: String,
     #[arg(long, env = "OPENFERO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub auth: AuthArgs,
 }
 
 /// Why a configuration cannot be used.
@@ -524,5 +529,94 @@ mod tests {
         assert_eq!(s.seeds, vec!["127.0.0.1:7082", "127.0.0.1:7083"]);
         assert_eq!(s.bootstrap_expect, 3);
         s.validate().expect("valid");
+    }
+}
+
+// ---- Authentication (`--auth-*`, `--metrics-auth`, `--webhook-basic-auth-file`) ----
+
+/// Who may read `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MetricsAuth {
+    /// Anyone (Prometheus scrapes without credentials).
+    Open,
+    /// Callers with the viewer role (or higher), as the API.
+    Viewer,
+}
+
+/// API and UI users and roles, and the webhook's basic auth. Secrets come from files only.
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// YAML file of users (argon2 password hashes), named bearer tokens (SHA-256) and the roles
+    /// of proxy users; with it every page and API call needs a role (viewer, operator, admin).
+    /// Without it the UI and API are open and admin calls need `--admin-token-file` or
+    /// loopback.
+    #[arg(long, env = "OPENFERO_AUTH_FILE")]
+    pub auth_file: Option<PathBuf>,
+    /// Header in which an authenticating proxy names the user (e.g. `X-Auth-Request-User`),
+    /// believed only from `--auth-proxy-cidrs`; the role comes from the auth file's `proxy`.
+    #[arg(long, env = "OPENFERO_AUTH_PROXY_HEADER")]
+    pub auth_proxy_header: Option<String>,
+    /// Addresses or CIDR ranges the proxy connects from, comma separated.
+    #[arg(long, env = "OPENFERO_AUTH_PROXY_CIDRS", value_delimiter = ',', value_parser = crate::auth::parse_cidr)]
+    pub auth_proxy_cidrs: Vec<ipnet::IpNet>,
+    /// Who may read `/metrics`: `open` or `viewer` (the viewer role, with `--auth-file`).
+    #[arg(long, env = "OPENFERO_METRICS_AUTH", value_enum, default_value_t = MetricsAuth::Open)]
+    pub metrics_auth: MetricsAuth,
+    /// File holding `user:password` that `POST /alerts` accepts as HTTP basic auth
+    /// (Alertmanager's `basic_auth`, OpenFero's `--authMethod basic`), beside or instead of
+    /// `--webhook-token-file`.
+    #[arg(long, env = "OPENFERO_WEBHOOK_BASIC_AUTH_FILE")]
+    pub webhook_basic_auth_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Read a password (one line) from standard input; print its argon2id hash for a user's
+    /// `passwordHash`.
+    HashPassword,
+    /// Read a token (one line) from standard input; print its SHA-256 for a token's `sha256`.
+    HashToken,
+    /// Print a new random token (256 bits) and its SHA-256.
+    NewToken,
+}
+
+#[cfg(test)]
+mod auth_tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        let cli = Cli::try_parse_from(std::iter::once("openfero").chain(args.iter().copied()))
+            .expect("parse");
+        let CliCommand::Serve(s) = cli.into_command() else {
+            panic!("expected serve");
+        };
+        *s
+    }
+
+    #[test]
+    fn auth_flags_parse_and_default_to_open() {
+        let s = serve(&[]);
+        assert!(s.auth.auth_file.is_none());
+        assert_eq!(s.auth.metrics_auth, MetricsAuth::Open);
+        let s = serve(&[
+            "--auth-file",
+            "/etc/openfero/auth/auth.yaml",
+            "--auth-proxy-header",
+            "X-Auth-Request-User",
+            "--auth-proxy-cidrs",
+            "10.0.0.0/8,127.0.0.1",
+            "--metrics-auth",
+            "viewer",
+            "--webhook-basic-auth-file",
+            "/etc/openfero/webhook-basic/auth",
+        ]);
+        assert_eq!(s.auth.auth_proxy_cidrs.len(), 2);
+        assert_eq!(s.auth.metrics_auth, MetricsAuth::Viewer);
+        assert!(Cli::try_parse_from(["openfero", "--auth-proxy-cidrs", "10.0.0.0/99"]).is_err());
+        let cli = Cli::try_parse_from(["openfero", "auth", "hash-password"]).expect("parse");
+        assert!(matches!(
+            cli.into_command(),
+            CliCommand::Auth(AuthCommand::HashPassword)
+        ));
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod alerts;
 pub mod app;
+pub mod auth;
 pub mod catalog;
 pub mod certs;
 pub mod cluster;

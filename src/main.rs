@@ -19,6 +19,16 @@ fn main() -> ExitCode {
                 }
             }
         }
+        CliCommand::Auth(cmd) => {
+            let stdin = std::io::stdin();
+            match openfero::auth::run_command(&cmd, &mut stdin.lock(), &mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("openfero: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         CliCommand::Crd => {
             print!("{}", openfero::operarios::crd_yaml());
             ExitCode::SUCCESS

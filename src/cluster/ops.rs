@@ -46,8 +46,13 @@ pub enum ClusterError {
 }
 
 impl Cluster {
-    /// Apply an admin membership change on the leader.
-    pub async fn change_membership(&self, id: u64, op: MembershipOp) -> Result<(), ClusterError> {
+    /// Apply an admin membership change on the leader, asked for by `by` (logged with it).
+    pub async fn change_membership(
+        &self,
+        id: u64,
+        op: MembershipOp,
+        by: &str,
+    ) -> Result<(), ClusterError> {
         let replica = self.replica();
         if replica.leader_id().is_none() {
             return Err(ClusterError::NotLeader);
@@ -102,7 +107,7 @@ impl Cluster {
             }
             MembershipOp::Remove => (ChangeMembers::RemoveNodes(BTreeSet::from([id])), false),
         };
-        info!(node = %hex, ?op, "admin membership change");
+        info!(node = %hex, ?op, by = %by, "admin membership change");
         replica
             .raft()
             .raft()
@@ -118,10 +123,15 @@ impl Cluster {
         Ok(())
     }
 
-    /// Pause or resume the autopilot (replicated).
-    pub async fn set_autopilot_paused(&self, paused: bool) -> Result<(), ClusterError> {
+    /// Pause or resume the autopilot, asked for by `by`; both are replicated, so every node's
+    /// cluster view says who last changed it.
+    pub async fn set_autopilot_paused(&self, paused: bool, by: &str) -> Result<(), ClusterError> {
+        info!(paused, by = %by, "autopilot change");
         self.replica()
-            .propose(CommandV1::SetAutopilot { paused })
+            .propose(CommandV1::SetAutopilotBy {
+                paused,
+                by: by.to_string(),
+            })
             .await
             .map(|_| ())
             .map_err(|e| ClusterError::Raft(e.to_string()))

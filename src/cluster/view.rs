@@ -18,6 +18,8 @@ pub struct ClusterView {
     pub state: String,
     pub cluster_uuid: Option<String>,
     pub autopilot_paused: bool,
+    /// Who last paused or resumed the autopilot (a user or token name; replicated).
+    pub autopilot_changed_by: Option<String>,
     pub voters: Vec<String>,
     pub learners: Vec<String>,
     /// Ids removed from the cluster; they are never added again. Listed once the removal is
@@ -123,6 +125,7 @@ impl Cluster {
             state: format!("{:?}", m.state),
             cluster_uuid: replica.raft().cluster_uuid(),
             autopilot_paused: replica.history().autopilot_paused().unwrap_or(false),
+            autopilot_changed_by: replica.history().autopilot_changed_by().unwrap_or(None),
             voters: voters.iter().copied().map(node_hex).collect(),
             learners: learners.iter().copied().map(node_hex).collect(),
             removed: replica

@@ -1,10 +1,10 @@
 //! `/admin/cluster`: membership, visible and changeable. Mutations go to the leader (forwarded
-//! from any node) and need the bearer token — or, when none is configured, a loopback caller.
-
-use std::net::SocketAddr;
+//! from any node) and need the admin role (`http::access`: a user or token of the auth file,
+//! the admin token, or — with neither configured — a loopback caller). Each change is logged
+//! with the caller (`by`); the autopilot's state records it in the replicated log.
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -12,11 +12,11 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::bearer_matches;
 use super::error::ApiError;
 use super::forward::forward;
 use super::view::{AutopilotView, ErrorBody, MembershipChangeView};
 use super::AppState;
+use crate::auth::Identity;
 use crate::cluster::{ClusterError, ClusterView, MembershipOp};
 
 /// This node's view of the cluster: Raft state and every known node.
@@ -28,22 +28,6 @@ use crate::cluster::{ClusterError, ClusterView, MembershipOp};
 )]
 pub async fn cluster(State(state): State<AppState>) -> Json<ClusterView> {
     Json(state.cluster.view().await)
-}
-
-/// Mutating calls: a valid bearer token when one is configured; otherwise loopback callers only.
-fn authorize(
-    state: &AppState,
-    headers: &HeaderMap,
-    peer: Option<SocketAddr>,
-) -> Result<(), ApiError> {
-    match &state.admin_token {
-        Some(token) if bearer_matches(headers, token) => Ok(()),
-        Some(_) => Err(ApiError::Unauthorized),
-        None if peer.is_some_and(|p| p.ip().is_loopback()) => Ok(()),
-        None => Err(ApiError::Forbidden(
-            "admin changes without --admin-token-file are accepted from loopback only".into(),
-        )),
-    }
 }
 
 fn cluster_error(e: ClusterError) -> ApiError {
@@ -72,12 +56,12 @@ fn cluster_error(e: ClusterError) -> ApiError {
         ("id" = String, Path, description = "Node id, 16 hex digits"),
         ("op" = String, Path, description = "`promote`, `demote` or `remove`"),
     ),
-    security((), ("bearer" = [])),
+    security((), ("bearer" = []), ("basic" = [])),
     responses(
         (status = 200, description = "Membership changed", body = MembershipChangeView),
         (status = 400, description = "Bad node id", body = ErrorBody),
-        (status = 401, description = "Token missing or wrong", body = ErrorBody),
-        (status = 403, description = "No token configured and the caller is not on loopback", body = ErrorBody),
+        (status = 401, description = "Credentials missing or wrong", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin (or, without --auth-file and --admin-token-file, not on loopback), or the request comes from another origin", body = ErrorBody),
         (status = 404, description = "Unknown node or operation", body = ErrorBody),
         (status = 409, description = "The change would break quorum", body = ErrorBody),
         (status = 503, description = "No leader", body = ErrorBody),
@@ -86,15 +70,10 @@ fn cluster_error(e: ClusterError) -> ApiError {
 pub async fn node_op(
     State(state): State<AppState>,
     Path((id, op)): Path<(String, String)>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Extension(by): Extension<Identity>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(
-        &state,
-        &headers,
-        peer.map(|Extension(ConnectInfo(addr))| addr),
-    )?;
     let op = MembershipOp::parse(&op).ok_or_else(|| ApiError::NotFound {
         what: format!("operation `{op}` (use promote, demote or remove)"),
     })?;
@@ -106,11 +85,12 @@ pub async fn node_op(
     })?;
     if state.cluster.replica().leader_id().is_none() {
         let path = format!("/admin/cluster/nodes/{id}/{}", op_name(op));
+        tracing::info!(by = %by.name, node = %id, op = op_name(op), "admin membership change forwarded to the leader");
         return forward(&state, Method::POST, &path, &headers, body).await;
     }
     state
         .cluster
-        .change_membership(node, op)
+        .change_membership(node, op, &by.name)
         .await
         .map_err(cluster_error)?;
     Ok(Json(MembershipChangeView {
@@ -140,26 +120,20 @@ pub struct AutopilotBody {
     path = "/admin/cluster/autopilot",
     tag = "cluster",
     request_body = AutopilotBody,
-    security((), ("bearer" = [])),
+    security((), ("bearer" = []), ("basic" = [])),
     responses(
         (status = 200, description = "Autopilot state changed", body = AutopilotView),
         (status = 400, description = "Body is not `{\"paused\": bool}`", body = ErrorBody),
-        (status = 401, description = "Token missing or wrong", body = ErrorBody),
-        (status = 403, description = "No token configured and the caller is not on loopback", body = ErrorBody),
+        (status = 401, description = "Credentials missing or wrong", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin (or, without --auth-file and --admin-token-file, not on loopback), or the request comes from another origin", body = ErrorBody),
         (status = 503, description = "No leader", body = ErrorBody),
     )
 )]
 pub async fn autopilot(
     State(state): State<AppState>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
+    Extension(by): Extension<Identity>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(
-        &state,
-        &headers,
-        peer.map(|Extension(ConnectInfo(addr))| addr),
-    )?;
     let parsed: AutopilotBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(
             format!("expected {{\"paused\": true|false}}: {e}"),
@@ -168,7 +142,7 @@ pub async fn autopilot(
     })?;
     state
         .cluster
-        .set_autopilot_paused(parsed.paused)
+        .set_autopilot_paused(parsed.paused, &by.name)
         .await
         .map_err(cluster_error)?;
     Ok(Json(AutopilotView {

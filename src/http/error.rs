@@ -5,7 +5,29 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::auth::Role;
 use crate::replica::ProposeError;
+
+/// The schemes a 401 asks for (`WWW-Authenticate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenge {
+    Bearer,
+    Basic,
+    /// Basic first, so that a browser prompts for a user and password.
+    BasicOrBearer,
+}
+
+const BASIC: &str = "Basic realm=\"openfero\", charset=\"UTF-8\"";
+
+impl Challenge {
+    fn values(self) -> &'static [&'static str] {
+        match self {
+            Challenge::Bearer => &["Bearer"],
+            Challenge::Basic => &[BASIC],
+            Challenge::BasicOrBearer => &[BASIC, "Bearer realm=\"openfero\""],
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -17,10 +39,16 @@ pub enum ApiError {
     UnsupportedMediaType { got: String },
     #[error("{what} not found")]
     NotFound { what: String },
-    #[error("a valid bearer token is required")]
-    Unauthorized,
+    /// Credentials missing or wrong; `reason` never quotes them.
+    #[error("{reason}")]
+    Unauthorized {
+        reason: String,
+        challenge: Challenge,
+    },
     #[error("{0}")]
     Forbidden(String),
+    #[error("`{who}` has the {has} role; this needs {needs}")]
+    ForbiddenRole { who: String, has: Role, needs: Role },
     #[error("{0}")]
     Conflict(String),
     #[error("{reason}")]
@@ -39,8 +67,8 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) | ApiError::ForbiddenRole { .. } => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -88,6 +116,9 @@ impl IntoResponse for ApiError {
         let detail = match &self {
             ApiError::BadRequest { detail, .. } => detail.clone(),
             ApiError::PayloadTooLarge { limit } => json!({ "limitBytes": limit }),
+            ApiError::ForbiddenRole { has, needs, .. } => {
+                json!({ "role": has.as_str(), "required": needs.as_str() })
+            }
             _ => Value::Null,
         };
         if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
@@ -110,9 +141,11 @@ impl IntoResponse for ApiError {
                 }
             }
             // RFC 9110: a 401 names the scheme it wants.
-            ApiError::Unauthorized => {
-                resp.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            ApiError::Unauthorized { challenge, .. } => {
+                for v in challenge.values() {
+                    resp.headers_mut()
+                        .append(header::WWW_AUTHENTICATE, HeaderValue::from_static(v));
+                }
             }
             _ => {}
         }

@@ -1,8 +1,8 @@
 //! The HTTP surface: Alertmanager webhook, JSON API, health, and the Raft RPC routes.
 
+mod access;
 mod admin;
 mod api;
-mod auth;
 mod error;
 mod forward;
 pub mod openapi;
@@ -13,7 +13,7 @@ mod webhook;
 
 use axum::Router;
 
-pub use error::ApiError;
+pub use error::{ApiError, Challenge};
 pub use preview::try_webhook;
 pub use view::{node_hex, AlertView, IngestView, OperariusView, RemediationView, TryView};
 pub use webhook::read_body;
@@ -30,10 +30,8 @@ pub struct AppState {
     pub cluster: Cluster,
     pub catalog: Catalog,
     pub body_limit: usize,
-    /// Bearer token for mutating admin calls (`None`: loopback callers only).
-    pub admin_token: Option<String>,
-    /// Bearer token `POST /alerts` requires (`None`: the webhook is open).
-    pub webhook_token: Option<String>,
+    /// Who may call what: users, tokens, the admin token, the webhook's credentials.
+    pub auth: crate::auth::Auth,
     /// For forwarding admin calls and consistent reads to the leader.
     pub http: reqwest::Client,
     pub metrics: Metrics,
@@ -46,13 +44,25 @@ pub struct AppState {
 }
 
 /// The API routes of one node (the Raft routes are served beside them, see `app`), built from
-/// [`routes::table`].
+/// [`routes::table`], each behind the access its table entry declares.
 pub fn router(state: AppState) -> Router {
+    let metrics = if state.auth.metrics_open() {
+        routes::Access::Open
+    } else {
+        routes::Access::Viewer
+    };
+    let table = routes::table(state.body_limit, metrics);
+    let access = std::sync::Arc::new(access::AccessTable::new(&table));
     let mut app = Router::new();
-    for r in routes::table(state.body_limit) {
+    for r in table {
         app = app.route(r.path, r.handler);
     }
     app.merge(openapi::swagger_assets())
+        // Over every route above, not the fallback (a 404 gives nothing away).
+        .layer(axum::middleware::from_fn_with_state(
+            (state.clone(), access),
+            access::enforce,
+        ))
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

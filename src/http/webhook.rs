@@ -1,18 +1,19 @@
-//! `POST /alerts`: Alertmanager's webhook. 200 only once the events are committed; with a
-//! webhook token configured, 401 without it.
+//! `POST /alerts`: Alertmanager's webhook. 200 only once the events are committed; with webhook
+//! credentials configured (bearer token, basic auth), 401 without them — checked by
+//! `http::access` before the body is read.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::Json;
+use axum::{Extension, Json};
 use serde_json::json;
 use tracing::{debug, instrument};
 
-use super::auth::bearer_matches;
 use super::error::ApiError;
 use super::view::{ErrorBody, IngestView};
 use super::AppState;
 use crate::alerts::parse_webhook;
+use crate::auth::Identity;
 use crate::remediation::{CommandV1, Ingest, Response};
 use crate::time::now_ms;
 
@@ -64,18 +65,6 @@ pub async fn read_body(state: &AppState, request: Request) -> Result<Bytes, ApiE
     })
 }
 
-/// With `--webhook-token-file`, the sender must present the token (Alertmanager's
-/// `http_config.authorization`).
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    match &state.webhook_token {
-        Some(token) if !bearer_matches(headers, token) => {
-            debug!("webhook refused: missing or wrong bearer token");
-            Err(ApiError::Unauthorized)
-        }
-        _ => Ok(()),
-    }
-}
-
 /// Alertmanager's webhook (payload version 4). Answers once the events are committed.
 #[utoipa::path(
     post,
@@ -86,11 +75,11 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
         content_type = "application/json",
         description = "An Alertmanager webhook notification (version 4)"
     ),
-    security((), ("bearer" = [])),
+    security((), ("bearer" = []), ("basic" = [])),
     responses(
         (status = 200, description = "Committed (or already recorded: same ids)", body = IngestView),
         (status = 400, description = "Malformed or invalid notification; nothing stored", body = ErrorBody),
-        (status = 401, description = "A webhook token is configured and the request does not carry it; checked first, nothing stored", body = ErrorBody),
+        (status = 401, description = "Webhook credentials are configured (`--webhook-token-file`, `--webhook-basic-auth-file`) and the request carries neither; checked first, nothing stored", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 503, description = "No leader or no quorum; retry (Retry-After)", body = ErrorBody),
@@ -99,10 +88,11 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 #[instrument(skip_all, fields(bytes))]
 pub async fn receive(
     State(state): State<AppState>,
+    Extension(by): Extension<Identity>,
     request: Request,
 ) -> Result<Json<IngestView>, ApiError> {
-    // Refused before the body is read: an unauthenticated sender costs no buffering or parsing.
-    authorize(&state, request.headers())?;
+    // The sender's credentials were checked (`http::access`) before the body was read: an
+    // unauthenticated sender costs no buffering or parsing.
     is_json(request.headers())?;
     let body = read_body(&state, request).await?;
     tracing::Span::current().record("bytes", body.len());
@@ -133,6 +123,7 @@ pub async fn receive(
             }
             let view = IngestView::from(summary);
             debug!(
+                by = %by.name,
                 received = view.received,
                 recorded = view.recorded,
                 "webhook committed"

@@ -67,6 +67,10 @@ pub enum CommandV1 {
         broken: Vec<BrokenOperarius>,
         fingerprint: String,
     },
+    /// [`CommandV1::SetAutopilot`] with the identity that asked for it (a user or token name,
+    /// `admin-token`, `loopback`; never a secret). Nodes of an earlier release cannot apply it:
+    /// upgrade every node before pausing or resuming the autopilot.
+    SetAutopilotBy { paused: bool, by: String },
 }
 
 /// A leader identity: term and node. Two leaders can share a term in openraft 0.9, never both.

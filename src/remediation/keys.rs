@@ -33,6 +33,8 @@ pub const OPERARIUS_STATS: &[u8] = b"os/";
 pub const REMOVED_NODE: &[u8] = b"gn/";
 /// Cluster settings changed through the admin API.
 pub const AUTOPILOT_PAUSED: &[u8] = b"cfg/autopilot_paused";
+/// Who last paused or resumed the autopilot (`SetAutopilotBy`).
+pub const AUTOPILOT_BY: &[u8] = b"cfg/autopilot_by";
 
 pub fn with_seq(prefix: &[u8], seq: u64) -> Vec<u8> {
     let mut k = prefix.to_vec();

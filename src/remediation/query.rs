@@ -361,6 +361,11 @@ impl History {
         Ok(self.reader.get_as(keys::AUTOPILOT_PAUSED)?.unwrap_or(false))
     }
 
+    /// Who last paused or resumed the autopilot, when recorded (`SetAutopilotBy`).
+    pub fn autopilot_changed_by(&self) -> Result<Option<String>, KvError> {
+        self.reader.get_as(keys::AUTOPILOT_BY)
+    }
+
     /// Alerts currently held (after retention).
     pub fn live_alerts(&self) -> Result<u64, KvError> {
         Ok(self.reader.get_as(keys::LIVE_ALERTS)?.unwrap_or(0))

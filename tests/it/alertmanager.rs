@@ -1,6 +1,7 @@
 //! End to end with a real Prometheus Alertmanager (Debian's `prometheus-alertmanager`) as the
 //! webhook client: firing → succeeded remediation; resolved → recorded and remediated. The
-//! webhook requires a token, sent by Alertmanager as documented (`credentials_file`).
+//! webhook requires a token, sent by Alertmanager as documented (`credentials_file`); or basic
+//! auth (`basic_auth.password_file`), where a wrong password is refused and stores nothing.
 
 use std::path::Path;
 use std::process::Command;
@@ -214,4 +215,231 @@ async fn alertmanager_firing_and_resolved_notifications_are_remediated() {
     // One run per event: the firing one and the resolved one.
     let runs = std::fs::read_to_string(&marker).expect("marker");
     assert_eq!(runs.lines().count(), 2, "{runs}");
+}
+
+/// Start Alertmanager with `config` (YAML text) on a free loopback port; its URL.
+async fn start_alertmanager(
+    http: &reqwest::Client,
+    dir: &Path,
+    config: &str,
+) -> (ChildGuard, String) {
+    let path = dir.join("alertmanager-basic.yml");
+    std::fs::write(&path, config).expect("write alertmanager config");
+    let port = free_port();
+    let mut cmd = Command::new(ALERTMANAGER);
+    cmd.arg(format!("--config.file={}", path.display()))
+        .arg(format!("--storage.path={}", dir.join("am-basic").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=");
+    let guard = ChildGuard::spawn("alertmanager", cmd, dir.join("alertmanager-basic.log"));
+    let url = format!("http://127.0.0.1:{port}");
+    eventually("alertmanager to be ready", Duration::from_secs(30), || {
+        let http = http.clone();
+        let ready = format!("{url}/-/ready");
+        async move {
+            let r = http.get(&ready).send().await.ok()?;
+            r.status().is_success().then_some(())
+        }
+    })
+    .await;
+    (guard, url)
+}
+
+/// Alertmanager's count of failed webhook notifications.
+async fn failed_webhook_notifications(http: &reqwest::Client, am: &str) -> Option<f64> {
+    let text = http
+        .get(format!("{am}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    Some(
+        text.lines()
+            .filter(|l| {
+                l.starts_with("alertmanager_notifications_failed_total{")
+                    && l.contains("integration=\"webhook\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alertmanager_basic_auth_is_accepted_and_wrong_credentials_store_nothing() {
+    assert!(
+        Path::new(ALERTMANAGER).exists(),
+        "{ALERTMANAGER} is missing: install Debian's prometheus-alertmanager (.ci/run does)"
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (ops, _marker) = marker_operarios(
+        tmp.path(),
+        &[("restart-pod", "KubePodCrashLooping", "firing")],
+    );
+    // openfero: basic auth for the webhook (as OpenFero's --authMethod basic), a bearer token
+    // beside it, and users, so that reading the history needs credentials too.
+    let basic_file = tmp.path().join("webhook-basic");
+    std::fs::write(&basic_file, "alertmanager:am-basic-pass-3e1f\n").expect("write");
+    let token_file = tmp.path().join("webhook-token");
+    std::fs::write(&token_file, "am-bearer-token-9a0c\n").expect("write");
+    let hash = openfero::auth::hash_password_with("reader-pass", openfero::auth::Cost::Test)
+        .expect("hash");
+    let auth_file = tmp.path().join("auth.yaml");
+    std::fs::write(
+        &auth_file,
+        format!("users:\n  - {{name: reader, role: viewer, passwordHash: \"{hash}\"}}\n"),
+    )
+    .expect("write");
+    // Alertmanager's copies: the right password, a wrong one.
+    let right = tmp.path().join("am-right-pass");
+    std::fs::write(&right, "am-basic-pass-3e1f\n").expect("write");
+    let wrong = tmp.path().join("am-wrong-pass");
+    std::fs::write(&wrong, "not-the-password\n").expect("write");
+
+    let http = client();
+    let of_port = free_port();
+    let path = |p: &Path| p.to_str().expect("utf-8 path").to_string();
+    let (basic_arg, token_arg, auth_arg) = (path(&basic_file), path(&token_file), path(&auth_file));
+    let openfero = OpenferoProcess::start(
+        &tmp.path().join("data"),
+        &ops,
+        of_port,
+        &[
+            "--webhook-basic-auth-file",
+            &basic_arg,
+            "--webhook-token-file",
+            &token_arg,
+            "--auth-file",
+            &auth_arg,
+        ],
+    );
+    openfero.wait_ready(&http).await;
+    let alerts_url = openfero.url("/api/alerts");
+    let stored = || {
+        let (http, url) = (http.clone(), alerts_url.clone());
+        async move {
+            let r = http
+                .get(&url)
+                .basic_auth("reader", Some("reader-pass"))
+                .send()
+                .await
+                .expect("get alerts");
+            assert_eq!(r.status(), reqwest::StatusCode::OK);
+            r.json::<Vec<Value>>().await.expect("json")
+        }
+    };
+
+    // Two receivers, routed by a label: one with the wrong password, one with the right one.
+    let config = format!(
+        r#"route:
+  receiver: right
+  group_by: ['alertname', 'cred']
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+  routes:
+    - receiver: wrong
+      matchers: ['cred="wrong"']
+receivers:
+  - name: wrong
+    webhook_configs:
+      - url: http://127.0.0.1:{of_port}/alerts
+        http_config:
+          basic_auth:
+            username: alertmanager
+            password_file: {wrong}
+  - name: right
+    webhook_configs:
+      - url: http://127.0.0.1:{of_port}/alerts
+        http_config:
+          basic_auth:
+            username: alertmanager
+            password_file: {right}
+"#,
+        wrong = wrong.display(),
+        right = right.display()
+    );
+    let (_am, am) = start_alertmanager(&http, tmp.path(), &config).await;
+    let post = |cred: &'static str, pod: &'static str| {
+        let (http, url) = (http.clone(), format!("{am}/api/v2/alerts"));
+        async move {
+            let alert = json!({
+                "labels": {"alertname": "KubePodCrashLooping", "pod": pod, "namespace": "shop", "cred": cred},
+                "annotations": {"summary": "crash looping"},
+                "startsAt": (chrono::Utc::now() - chrono::Duration::seconds(5)).to_rfc3339(),
+                "generatorURL": "http://prometheus.test/graph"
+            });
+            let r = http
+                .post(&url)
+                .json(&json!([alert]))
+                .send()
+                .await
+                .expect("post to alertmanager");
+            assert!(
+                r.status().is_success(),
+                "alertmanager refused the alert: {}",
+                r.status()
+            );
+        }
+    };
+
+    // The wrong password: Alertmanager's delivery fails (401) and nothing is stored.
+    post("wrong", "web-wrong").await;
+    eventually(
+        "alertmanager to record the refused delivery",
+        Duration::from_secs(60),
+        || {
+            let (http, am) = (http.clone(), am.clone());
+            async move { (failed_webhook_notifications(&http, &am).await? >= 1.0).then_some(()) }
+        },
+    )
+    .await;
+    assert_eq!(
+        stored().await,
+        Vec::<Value>::new(),
+        "a refused delivery stores nothing"
+    );
+    let log =
+        std::fs::read_to_string(tmp.path().join("alertmanager-basic.log")).unwrap_or_default();
+    assert!(log.contains("401"), "alertmanager saw the 401: {log}");
+
+    // The right password: delivered and stored.
+    post("right", "web-right").await;
+    let alerts = eventually("the alert to be stored", Duration::from_secs(60), || {
+        let fut = stored();
+        async move {
+            let list = fut.await;
+            (!list.is_empty()).then_some(list)
+        }
+    })
+    .await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["labels"]["pod"], "web-right");
+    assert_eq!(alerts[0]["receiver"], "right");
+
+    // A bearer sender beside it is accepted too; a wrong token is not.
+    let hook = crate::support::webhook("Bearer", "b-1", "firing", "2026-01-01T00:00:00Z");
+    let r = http
+        .post(openfero.url("/alerts"))
+        .bearer_auth("am-bearer-token-9a0c")
+        .json(&hook)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let r = http
+        .post(openfero.url("/alerts"))
+        .bearer_auth("wrong")
+        .json(&crate::support::webhook(
+            "Bearer",
+            "b-2",
+            "firing",
+            "2026-01-01T00:00:00Z",
+        ))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
+    assert_eq!(stored().await.len(), 2);
 }

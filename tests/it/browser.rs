@@ -9,6 +9,11 @@
 //!
 //! Without chromium and chromedriver the test fails, unless `OPENFERO_SKIP_BROWSER=1` is set
 //! (CI installs both, see `.ci/run`).
+//!
+//! The node runs with an auth file: an anonymous load of `/` is refused (401 with a basic
+//! challenge), and the browser signs in as a viewer through credentials in the URL
+//! (`http://user:password@127.0.0.1:port/`), which Chromium answers the challenge with and
+//! then keeps for the origin (the page's fetches and its event stream).
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -30,6 +35,9 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// How long a step waits for its condition.
 const WAIT: Duration = Duration::from_secs(15);
+/// The viewer the browser signs in as.
+const USER: &str = "vera";
+const PASSWORD: &str = "vera-browser-pw";
 
 /// Where screenshots go: `$CARGO_TARGET_DIR/ui-screenshots`, else `target/ui-screenshots`.
 fn screenshot_dir() -> PathBuf {
@@ -74,9 +82,30 @@ impl Session {
     async fn start() -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let (ops, _) = marker_operarios(tmp.path(), &[("fix-disk", "DiskFull", "firing")]);
-        let node = OpenferoProcess::start(&tmp.path().join("data"), &ops, free_port(), &[]);
+        let hash =
+            openfero::auth::hash_password_with(PASSWORD, openfero::auth::Cost::Test).expect("hash");
+        let auth_file = tmp.path().join("auth.yaml");
+        std::fs::write(
+            &auth_file,
+            format!("users:\n  - {{name: {USER}, role: viewer, passwordHash: \"{hash}\"}}\n"),
+        )
+        .expect("write auth file");
+        let node = OpenferoProcess::start(
+            &tmp.path().join("data"),
+            &ops,
+            free_port(),
+            &["--auth-file", auth_file.to_str().expect("utf-8 path")],
+        );
         let http = http_client();
         node.wait_ready(&http).await;
+        // Anonymous: refused, with the challenge that makes a browser ask.
+        let r = http.get(node.url("/")).send().await.expect("get /");
+        assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
+        let challenge = r.headers()["www-authenticate"].to_str().expect("ascii");
+        assert!(
+            challenge.starts_with("Basic realm=\"openfero\""),
+            "{challenge}"
+        );
 
         let port = free_port();
         let mut cmd = Command::new(CHROMEDRIVER);
@@ -138,8 +167,13 @@ impl Session {
         self.node.url(path)
     }
 
+    /// Navigate, signed in: the credentials ride in the URL, Chromium answers the 401 with them.
     async fn goto(&self, path: &str) -> Result<()> {
-        self.browser.goto(&self.url(path)).await?;
+        let url = format!(
+            "http://{USER}:{PASSWORD}@127.0.0.1:{}{path}",
+            self.node.port
+        );
+        self.browser.goto(&url).await?;
         Ok(())
     }
 
@@ -301,6 +335,20 @@ async fn browser_walks_through_the_ui() {
         return;
     }
     let s = Session::start().await;
+
+    s.step(
+        "the page's own requests need no credentials of their own",
+        || async {
+            // Before signing in, a request from the page without credentials is refused.
+            s.browser.goto(&s.url("/healthz")).await?;
+            let status = s
+                .js("return fetch('/api/alerts', {credentials: 'omit'}).then(r => r.status);")
+                .await?;
+            ensure!(status == json!(401), "anonymous fetch: {status}");
+            Ok(())
+        },
+    )
+    .await;
 
     s.step("dashboard loads and goes live", || async {
         // Start from a known theme: light.
@@ -569,6 +617,7 @@ async fn browser_walks_through_the_ui() {
         let alerts: Vec<Value> = s
             .http
             .get(s.url("/api/alerts?q=db-42"))
+            .basic_auth(USER, Some(PASSWORD))
             .send()
             .await?
             .json()

@@ -660,6 +660,54 @@ fn the_network_policy_is_on_by_default_and_keeps_raft_and_gossip_to_the_release(
 }
 
 #[test]
+fn the_auth_file_and_the_webhook_basic_auth_are_mounted_files_never_flags() {
+    let docs = render(&[
+        "--set",
+        "auth.existingSecret=openfero-users",
+        "--set",
+        "webhookBasicAuth.existingSecret=alertmanager-basic",
+        "--set",
+        "webhookBasicAuth.key=credentials",
+    ]);
+    assert!(of_kind(&docs, "Secret").is_empty(), "existing Secrets only");
+    assert_token_only_as_a_file(&docs, "auth-file", "openfero-users", "auth.yaml");
+    assert_token_only_as_a_file(
+        &docs,
+        "webhook-basic-auth-file",
+        "alertmanager-basic",
+        "credentials",
+    );
+    // The binary accepts the flags at the paths the mounts provide.
+    let args = expanded_args(one(&docs, "StatefulSet"), "openfero-0");
+    let cli = Cli::try_parse_from(std::iter::once("openfero".to_string()).chain(args.clone()))
+        .unwrap_or_else(|e| panic!("openfero rejects the chart's args {args:?}: {e}"));
+    let CliCommand::Serve(serve) = cli.into_command() else {
+        panic!("the chart runs `openfero serve`");
+    };
+    assert_eq!(
+        serve.auth.auth_file,
+        Some(PathBuf::from("/etc/openfero/auth/auth.yaml"))
+    );
+    assert_eq!(
+        serve.auth.webhook_basic_auth_file,
+        Some(PathBuf::from("/etc/openfero/webhook-basic/credentials"))
+    );
+    // Neither by default.
+    let plain = render(&[]);
+    let args = expanded_args(one(&plain, "StatefulSet"), "openfero-0");
+    assert!(flag(&args, "auth-file").is_none());
+    assert!(flag(&args, "webhook-basic-auth-file").is_none());
+    // No way around the Secrets through extraArgs.
+    for smuggled in [
+        "extraArgs[0]=--auth-file=/x",
+        "extraArgs[0]=--webhook-basic-auth-file=/x",
+    ] {
+        let err = try_render(&["--set", smuggled]).expect_err("refused by the schema");
+        assert!(err.contains("extraArgs"), "{smuggled}: {err}");
+    }
+}
+
+#[test]
 fn pods_run_locked_down() {
     let docs = render(&[]);
     let sts = one(&docs, "StatefulSet");

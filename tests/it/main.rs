@@ -1,6 +1,7 @@
 //! Integration tests: real HTTP, real processes, real sled folders, real Alertmanager.
 
 mod alertmanager;
+mod auth;
 mod browser;
 mod chart;
 mod claims;
@@ -13,6 +14,7 @@ mod kubernetes;
 mod kubernetes_idle;
 mod openapi;
 mod reload;
+mod secrets;
 mod security;
 mod support;
 mod ui;

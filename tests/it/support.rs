@@ -119,6 +119,17 @@ pub struct OpenferoProcess {
 
 impl OpenferoProcess {
     pub fn start(data_dir: &Path, operarios: &Path, port: u16, extra: &[&str]) -> Self {
+        Self::start_logging(data_dir, operarios, port, extra, "info,openfero=debug")
+    }
+
+    /// [`OpenferoProcess::start`] with the log filter `log` (`OPENFERO_LOG`).
+    pub fn start_logging(
+        data_dir: &Path,
+        operarios: &Path,
+        port: u16,
+        extra: &[&str],
+        log: &str,
+    ) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_openfero"));
         cmd.arg("serve")
             .arg("--listen")
@@ -128,7 +139,7 @@ impl OpenferoProcess {
             .arg("--operarios")
             .arg(operarios)
             .args(extra)
-            .env("OPENFERO_LOG", "info,openfero=debug");
+            .env("OPENFERO_LOG", log);
         let log = data_dir.with_extension(format!("{port}.log"));
         Self {
             guard: ChildGuard::spawn("openfero", cmd, log),

@@ -45,6 +45,29 @@ async fn node_with_gossip(
     bootstrap_expect: u32,
     webhook_token: Option<&str>,
 ) -> (Router, Replica) {
+    let auth = openfero::auth::Auth::new(openfero::auth::AuthSettings {
+        webhook_token: webhook_token.map(str::to_string),
+        ..Default::default()
+    })
+    .expect("auth settings");
+    node_with(dir, unreachable_peers, gossip, bootstrap_expect, auth).await
+}
+
+/// A single-node router with these auth settings.
+pub async fn node_with_auth(
+    dir: &std::path::Path,
+    auth: openfero::auth::Auth,
+) -> (Router, Replica) {
+    node_with(dir, 0, None, 1, auth).await
+}
+
+async fn node_with(
+    dir: &std::path::Path,
+    unreachable_peers: usize,
+    gossip: Option<Gossip>,
+    bootstrap_expect: u32,
+    auth: openfero::auth::Auth,
+) -> (Router, Replica) {
     openfero_raft::tls::install_default_provider();
     let raft = RaftNode::start(dir, raft_config(), RemediationMachine)
         .await
@@ -96,8 +119,7 @@ async fn node_with_gossip(
         cluster,
         catalog: Catalog::load(vec![ops], "default"),
         body_limit: LIMIT,
-        admin_token: None,
-        webhook_token: webhook_token.map(str::to_string),
+        auth,
         http: reqwest::Client::new(),
         insecure_cluster: None,
         metrics: openfero::metrics::Metrics::new(),

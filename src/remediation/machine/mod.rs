@@ -89,6 +89,11 @@ impl StateMachine for RemediationMachine {
                     kv.put_as(keys::AUTOPILOT_PAUSED, &paused)?;
                     Ok(Response::Done)
                 }
+                CommandV1::SetAutopilotBy { paused, by } => {
+                    kv.put_as(keys::AUTOPILOT_PAUSED, &paused)?;
+                    kv.put_as(keys::AUTOPILOT_BY, &by)?;
+                    Ok(Response::Done)
+                }
             },
         }
     }

@@ -488,3 +488,37 @@ fn prune_keeps_the_newest_alerts_and_open_remediations() {
     let s = summary(h.apply(ingest(2_000, &[("p0", "firing", "2024-01-01T00:00:00Z")])));
     assert!(s.alerts[0].new);
 }
+
+#[test]
+fn the_autopilot_records_who_changed_it_and_old_entries_keep_their_encoding() {
+    let mut h = Harness::new();
+    assert_eq!(history(&h).autopilot_changed_by().expect("read"), None);
+    h.apply(CommandV1::SetAutopilotBy {
+        paused: true,
+        by: "alice".into(),
+    });
+    assert!(history(&h).autopilot_paused().expect("read"));
+    assert_eq!(
+        history(&h).autopilot_changed_by().expect("read").as_deref(),
+        Some("alice")
+    );
+    // An entry of an earlier release still applies as it did.
+    h.apply(CommandV1::SetAutopilot { paused: false });
+    assert!(!history(&h).autopilot_paused().expect("read"));
+
+    // bincode numbers variants by position: the new one came last, the old ones kept theirs.
+    let old =
+        openfero_raft::codec::encode(&crate::remediation::Command::V1(CommandV1::SetAutopilot {
+            paused: true,
+        }))
+        .expect("encode");
+    assert_eq!(old, vec![0, 6, 1], "SetAutopilot is still variant 6");
+    let new = openfero_raft::codec::encode(&crate::remediation::Command::V1(
+        CommandV1::SetAutopilotBy {
+            paused: true,
+            by: "a".into(),
+        },
+    ))
+    .expect("encode");
+    assert_eq!(new[..2], [0, 9], "SetAutopilotBy is variant 9, the last");
+}

@@ -75,7 +75,9 @@
     if (paused) return;
     if (refreshing) { again = true; return; }
     refreshing = true;
-    fetch(location.href, { headers: { "accept": "text/html" } })
+    // Without location's credentials (a page opened as http://user:password@host/): fetch
+    // refuses a URL that carries them, also a relative one resolved against such a page.
+    fetch(location.origin + location.pathname + location.search, { headers: { "accept": "text/html" } })
       .then(function (r) { return r.text(); })
       .then(function (html) {
         var doc = new DOMParser().parseFromString(html, "text/html");
