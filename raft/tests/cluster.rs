@@ -10,10 +10,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use openfero_raft::{NodeId, NodeInfo, RaftConfig, RaftNode, WriteError};
-use support::{set, KvApp};
+use support::{set, wait_applied, wait_for_leader, KvApp};
 use tokio::task::JoinHandle;
-
-const WAIT: Duration = Duration::from_secs(20);
 
 fn config() -> RaftConfig {
     RaftConfig {
@@ -69,33 +67,6 @@ impl TestNode {
     }
 }
 
-async fn wait_for_leader(nodes: &[&TestNode], exclude: Option<NodeId>) -> anyhow::Result<NodeId> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let leaders: Vec<Option<NodeId>> = nodes.iter().map(|n| n.node.status().leader).collect();
-        if let Some(Some(l)) = leaders.first() {
-            if leaders.iter().all(|x| *x == Some(*l)) && Some(*l) != exclude {
-                return Ok(*l);
-            }
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("no agreed leader within {WAIT:?}: {leaders:?}");
-        }
-        let mut m = nodes[0].node.metrics();
-        let _ = tokio::time::timeout(Duration::from_millis(200), m.changed()).await;
-    }
-}
-
-async fn wait_applied(node: &TestNode, index: u64) -> anyhow::Result<()> {
-    node.node
-        .raft()
-        .wait(Some(WAIT))
-        .applied_index_at_least(Some(index), "applied")
-        .await
-        .with_context(|| format!("node {} did not apply {index}", node.node.id()))?;
-    Ok(())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_elect_replicate_fail_over_and_recover_from_disk() -> anyhow::Result<()> {
     let dirs: Vec<tempfile::TempDir> = (0..3)
@@ -113,7 +84,7 @@ async fn three_nodes_elect_replicate_fail_over_and_recover_from_disk() -> anyhow
     nodes[0].node.initialize(members).await?;
 
     // Election.
-    let leader = wait_for_leader(&nodes.iter().collect::<Vec<_>>(), None).await?;
+    let leader = wait_for_leader(&nodes.iter().map(|n| &n.node).collect::<Vec<_>>(), None).await?;
     let li = ids
         .iter()
         .position(|id| *id == leader)
@@ -135,7 +106,7 @@ async fn three_nodes_elect_replicate_fail_over_and_recover_from_disk() -> anyhow
         .cluster_uuid()
         .context("initialiser has a uuid")?;
     for n in &nodes {
-        wait_applied(n, forwarded.index).await?;
+        wait_applied(&n.node, forwarded.index).await?;
         assert_eq!(n.node.cluster_uuid().as_deref(), Some(uuid.as_str()));
     }
     let mut last = 0;
@@ -151,7 +122,7 @@ async fn three_nodes_elect_replicate_fail_over_and_recover_from_disk() -> anyhow
     assert_eq!(again.previous.as_deref(), Some("v0"));
     last = again.index;
     for n in &nodes {
-        wait_applied(n, last).await?;
+        wait_applied(&n.node, last).await?;
         let v: Option<String> = n.node.reader().get_as(b"k29")?;
         assert_eq!(
             v.as_deref(),
@@ -165,7 +136,11 @@ async fn three_nodes_elect_replicate_fail_over_and_recover_from_disk() -> anyhow
     let old = nodes.remove(li);
     let old_id = old.node.id();
     let (old_dir, old_addr) = old.stop().await;
-    let new_leader = wait_for_leader(&nodes.iter().collect::<Vec<_>>(), Some(old_id)).await?;
+    let new_leader = wait_for_leader(
+        &nodes.iter().map(|n| &n.node).collect::<Vec<_>>(),
+        Some(old_id),
+    )
+    .await?;
     assert_ne!(new_leader, old_id);
     let ni = nodes
         .iter()
@@ -189,12 +164,15 @@ async fn three_nodes_elect_replicate_fail_over_and_recover_from_disk() -> anyhow
         Some("v29"),
         "state is recovered from disk"
     );
-    wait_applied(&restarted, last).await?;
+    wait_applied(&restarted.node, last).await?;
     let caught_up: Option<String> = restarted.node.reader().get_as(b"after29")?;
     assert_eq!(caught_up.as_deref(), Some("y"));
     nodes.push(restarted);
     let all: Vec<&TestNode> = nodes.iter().collect();
-    assert_eq!(wait_for_leader(&all, None).await?, new_leader);
+    assert_eq!(
+        wait_for_leader(&all.iter().map(|n| &n.node).collect::<Vec<_>>(), None).await?,
+        new_leader
+    );
 
     for n in nodes {
         n.stop().await;

@@ -25,12 +25,11 @@ use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme}
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use support::pki::{serial_hex, Files, Leaf, TestCa};
-use support::{set, KvApp};
+use support::{set, wait_applied, wait_for_leader, KvApp, WAIT};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-const WAIT: Duration = Duration::from_secs(20);
 const PATTERN: &str = "*.peers.test";
 const CLUSTER: &str = "tls-test";
 
@@ -143,7 +142,8 @@ impl Cluster {
         let members: BTreeMap<NodeId, NodeInfo> =
             nodes.iter().map(|n| (n.node.id(), n.info())).collect();
         nodes[0].node.initialize(members).await?;
-        let leader = wait_for_leader(&nodes).await?;
+        let leader =
+            wait_for_leader(&nodes.iter().map(|n| &n.node).collect::<Vec<_>>(), None).await?;
         Ok(Self {
             ca,
             nodes,
@@ -168,33 +168,6 @@ impl Cluster {
             n.stop().await;
         }
     }
-}
-
-async fn wait_for_leader(nodes: &[TestNode]) -> anyhow::Result<NodeId> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let leaders: Vec<Option<NodeId>> = nodes.iter().map(|n| n.node.status().leader).collect();
-        if let Some(Some(l)) = leaders.first() {
-            if leaders.iter().all(|x| *x == Some(*l)) {
-                return Ok(*l);
-            }
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("no agreed leader within {WAIT:?}: {leaders:?}");
-        }
-        let mut m = nodes[0].node.metrics();
-        let _ = tokio::time::timeout(Duration::from_millis(200), m.changed()).await;
-    }
-}
-
-async fn wait_applied(node: &TestNode, index: u64) -> anyhow::Result<()> {
-    node.node
-        .raft()
-        .wait(Some(WAIT))
-        .applied_index_at_least(Some(index), "applied")
-        .await
-        .with_context(|| format!("node {} did not apply {index}", node.node.id()))?;
-    Ok(())
 }
 
 /// Await `done` until the deadline, checking every few milliseconds.
@@ -398,7 +371,7 @@ async fn three_nodes_over_mutual_tls_elect_replicate_and_forward() -> anyhow::Re
     }
     let uuid = cluster.uuid();
     for n in &cluster.nodes {
-        wait_applied(n, last).await?;
+        wait_applied(&n.node, last).await?;
         assert_eq!(n.node.cluster_uuid().as_deref(), Some(uuid.as_str()));
         let fwd: Option<String> = n.node.reader().get_as(b"fwd")?;
         let k24: Option<String> = n.node.reader().get_as(b"k24")?;
@@ -436,7 +409,7 @@ async fn strangers_are_refused_at_the_handshake_and_change_nothing() -> anyhow::
     );
     let last = leader.node.status().last_applied.context("applied")?;
     for n in &cluster.nodes {
-        wait_applied(n, last).await?;
+        wait_applied(&n.node, last).await?;
     }
     let owned: Option<String> = leader.node.reader().get_as(b"owned")?;
     assert_eq!(owned.as_deref(), Some("yes"), "the control write landed");
@@ -570,7 +543,7 @@ async fn rotated_certificates_apply_to_new_connections_and_broken_files_keep_the
     // certificate when it must forward) and every node applies.
     let resp = target.node.write(&set("after-rotation", "1")).await?;
     for n in &cluster.nodes {
-        wait_applied(n, resp.index).await?;
+        wait_applied(&n.node, resp.index).await?;
     }
 
     // A half-written certificate: refused, the current one stays.
@@ -608,11 +581,17 @@ async fn rotated_certificates_apply_to_new_connections_and_broken_files_keep_the
     watcher.await?;
     assert_eq!(served_serial(target.addr, &member).await?, serial_hex(3000));
 
-    let leader = &cluster.nodes[cluster.index_of(wait_for_leader(&cluster.nodes).await?)];
+    let leader = &cluster.nodes[cluster.index_of(
+        wait_for_leader(
+            &cluster.nodes.iter().map(|n| &n.node).collect::<Vec<_>>(),
+            None,
+        )
+        .await?,
+    )];
     let a = leader.node.write(&set("after-watch", "1")).await?;
     let b = target.node.write(&set("from-rotated", "1")).await?;
     for n in &cluster.nodes {
-        wait_applied(n, a.index.max(b.index)).await?;
+        wait_applied(&n.node, a.index.max(b.index)).await?;
     }
     cluster.stop().await;
     Ok(())

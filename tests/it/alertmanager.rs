@@ -131,21 +131,8 @@ async fn alertmanager_firing_and_resolved_notifications_are_remediated() {
         if let Some(e) = ends {
             alert["endsAt"] = json!(e.to_rfc3339());
         }
-        let http = http.clone();
-        let url = format!("{am}/api/v2/alerts");
-        async move {
-            let r = http
-                .post(&url)
-                .json(&json!([alert]))
-                .send()
-                .await
-                .expect("post to alertmanager");
-            assert!(
-                r.status().is_success(),
-                "alertmanager refused the alert: {}",
-                r.status()
-            );
-        }
+        let (http, am) = (http.clone(), am.clone());
+        async move { post_to_alertmanager(&http, &am, alert).await }
     };
     post(None).await;
 
@@ -362,7 +349,7 @@ receivers:
     );
     let (_am, am) = start_alertmanager(&http, tmp.path(), &config).await;
     let post = |cred: &'static str, pod: &'static str| {
-        let (http, url) = (http.clone(), format!("{am}/api/v2/alerts"));
+        let (http, am) = (http.clone(), am.clone());
         async move {
             let alert = json!({
                 "labels": {"alertname": "KubePodCrashLooping", "pod": pod, "namespace": "shop", "cred": cred},
@@ -370,17 +357,7 @@ receivers:
                 "startsAt": (chrono::Utc::now() - chrono::Duration::seconds(5)).to_rfc3339(),
                 "generatorURL": "http://prometheus.test/graph"
             });
-            let r = http
-                .post(&url)
-                .json(&json!([alert]))
-                .send()
-                .await
-                .expect("post to alertmanager");
-            assert!(
-                r.status().is_success(),
-                "alertmanager refused the alert: {}",
-                r.status()
-            );
+            post_to_alertmanager(&http, &am, alert).await
         }
     };
 
@@ -442,4 +419,19 @@ receivers:
         .expect("post");
     assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
     assert_eq!(stored().await.len(), 2);
+}
+
+/// Hand one alert to Alertmanager's API, as Prometheus does.
+async fn post_to_alertmanager(http: &reqwest::Client, am: &str, alert: Value) {
+    let r = http
+        .post(format!("{am}/api/v2/alerts"))
+        .json(&json!([alert]))
+        .send()
+        .await
+        .expect("post to alertmanager");
+    assert!(
+        r.status().is_success(),
+        "alertmanager refused the alert: {}",
+        r.status()
+    );
 }

@@ -3,7 +3,10 @@
 
 pub mod pki;
 
-use openfero_raft::{ApplyContext, KvError, KvTxn, StateMachine};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use openfero_raft::{ApplyContext, KvError, KvTxn, NodeId, RaftNode, StateMachine};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,4 +56,38 @@ pub fn set(key: &str, value: &str) -> Cmd {
         key: key.to_string(),
         value: value.to_string(),
     })
+}
+
+/// How long the waits below wait.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// The leader every node agrees on (and that is not `exclude`), within [`WAIT`].
+pub async fn wait_for_leader(
+    nodes: &[&RaftNode<KvApp>],
+    exclude: Option<NodeId>,
+) -> anyhow::Result<NodeId> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let leaders: Vec<Option<NodeId>> = nodes.iter().map(|n| n.status().leader).collect();
+        if let Some(Some(l)) = leaders.first() {
+            if leaders.iter().all(|x| *x == Some(*l)) && Some(*l) != exclude {
+                return Ok(*l);
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("no agreed leader within {WAIT:?}: {leaders:?}");
+        }
+        let mut m = nodes[0].metrics();
+        let _ = tokio::time::timeout(Duration::from_millis(200), m.changed()).await;
+    }
+}
+
+/// Wait until `node` applied `index`.
+pub async fn wait_applied(node: &RaftNode<KvApp>, index: u64) -> anyhow::Result<()> {
+    node.raft()
+        .wait(Some(WAIT))
+        .applied_index_at_least(Some(index), "applied")
+        .await
+        .with_context(|| format!("node {} did not apply {index}", node.id()))?;
+    Ok(())
 }
