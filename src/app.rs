@@ -60,6 +60,11 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir `{}`", args.data_dir.display()))?;
     let auth = crate::auth::load(&args)?;
+    let api_tls = args
+        .api_tls()
+        .map(openfero_raft::tls::ServerTls::load)
+        .transpose()
+        .context("cannot set up TLS on the API listener")?;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on `{}`", args.listen))?;
@@ -241,6 +246,12 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
             tls.watch(KEY_RELOAD, stop.cancelled_owned()).await
         }));
     }
+    if let Some(tls) = api_tls.clone() {
+        let stop = work.child_token();
+        tasks.push(tokio::spawn(async move {
+            tls.watch(KEY_RELOAD, stop.cancelled_owned()).await
+        }));
+    }
     if let Some((keyring, path)) = gossip_keys {
         tasks.push(tokio::spawn(gossip_keys_task(
             keyring,
@@ -271,6 +282,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         metrics,
         jobs,
         insecure_cluster,
+        api_tls: api_tls.clone(),
     };
     let mut servers = Vec::new();
     let app =
@@ -307,17 +319,31 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         };
     let stop = shutdown.clone();
     servers.push(tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
+        match api_tls {
+            // https only: a plain request fails its handshake and is counted.
+            Some(tls) => {
+                openfero_raft::tls::serve_tls(
+                    listener,
+                    app,
+                    tls,
+                    async move { stop.cancelled().await },
+                )
+                .await
+            }
+            None => {
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+            }
+        }
     }));
     if let Some(g) = &gossip {
         g.set_ready(true).await;
     }
-    info!(%addr, "listening");
+    info!(%addr, scheme = if args.api_tls().is_some() { "https" } else { "http" }, "listening");
     Ok(Running {
         addr,
         raft_addr,

@@ -105,6 +105,14 @@ pub struct ServeArgs {
     /// Address peers and clients use to reach this node (defaults to the bound listen address).
     #[arg(long, env = "OPENFERO_ADVERTISE")]
     pub advertise: Option<String>,
+    /// TLS on the API listener (webhook, API, UI): this certificate chain (PEM, leaf first).
+    /// With `--tls-key-file` the listener speaks only https; both files are re-read when they
+    /// change, so a renewed certificate applies to new connections without a restart.
+    #[arg(long, env = "OPENFERO_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// TLS on the API listener: the private key (PEM) of `--tls-cert-file`.
+    #[arg(long, env = "OPENFERO_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
     /// Folder of the sled store and node identity.
     #[arg(long, env = "OPENFERO_DATA_DIR", default_value = "./openfero-data")]
     pub data_dir: PathBuf,
@@ -295,6 +303,17 @@ impl ServeArgs {
                 "give all three of --peer-tls-ca-file, --peer-tls-cert-file and --peer-tls-key-file",
             );
         }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return bad("tls", "give both --tls-cert-file and --tls-key-file");
+        }
+        if self.api_tls().is_some() && self.gossip_addr.is_some() && self.peer_tls().is_none() {
+            // Without peer TLS, nodes forward admin calls and reads to each other's API
+            // listener in plain HTTP; with peer TLS they use the peer listener.
+            return bad(
+                "tls",
+                "API TLS in a cluster needs peer TLS: nodes forward calls over the peer listener",
+            );
+        }
         if self.peer_tls_san_pattern.is_some() && self.peer_tls_ca_file.is_none() {
             return bad("peer-tls-san-pattern", "needs the peer TLS files");
         }
@@ -344,6 +363,14 @@ impl ServeArgs {
             cert_file: self.peer_tls_cert_file.clone()?,
             key_file: self.peer_tls_key_file.clone()?,
             san_pattern: self.peer_tls_san_pattern.clone(),
+        })
+    }
+
+    /// The API listener's certificate and key, when both are given.
+    pub fn api_tls(&self) -> Option<openfero_raft::tls::ServerTlsConfig> {
+        Some(openfero_raft::tls::ServerTlsConfig {
+            cert_file: self.tls_cert_file.clone()?,
+            key_file: self.tls_key_file.clone()?,
         })
     }
 
@@ -446,6 +473,32 @@ mod tests {
             .expect("the embedded default needs neither");
     }
 
+    #[test]
+    fn api_tls_needs_both_files_and_in_a_cluster_peer_tls() {
+        let err = serve(&["--tls-cert-file", "api.pem"])
+            .validate()
+            .expect_err("no key");
+        assert_eq!(err.field, "tls");
+        let both = [
+            "--tls-cert-file",
+            "api.pem",
+            "--tls-key-file",
+            "api-key.pem",
+        ];
+        let args = serve(&both);
+        args.validate().expect("the embedded default over https");
+        assert_eq!(
+            args.api_tls().map(|t| t.key_file),
+            Some(PathBuf::from("api-key.pem"))
+        );
+        let mut cluster = both.to_vec();
+        cluster.extend_from_slice(&["--gossip-addr", "127.0.0.1:7946", "--insecure-cluster"]);
+        let err = serve(&cluster)
+            .validate()
+            .expect_err("forwarding would be plain");
+        assert_eq!(err.field, "tls");
+        assert!(err.reason.contains("peer TLS"), "{err}");
+    }
     #[test]
     fn no_subcommand_means_serve_with_defaults() {
         let cli = Cli::try_parse_from(["openfero"]).expect("parse");

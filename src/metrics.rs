@@ -46,6 +46,12 @@ pub struct StateLabel {
     pub state: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabel {
+    /// `api` or `peer`.
+    pub listener: String,
+}
+
 /// Every metric openfero exports. Cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
@@ -86,6 +92,9 @@ pub struct Metrics {
     pub gossip_dead_nodes: Gauge,
     /// Gossip packets dropped because they did not open under any installed key.
     pub gossip_rejected_packets: Counter,
+    /// TLS handshakes that failed or timed out, by listener (`api`, `peer`): strangers without
+    /// a cluster certificate, plain HTTP sent to an https port, expired certificates.
+    pub tls_handshake_failures: Family<ListenerLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -229,6 +238,12 @@ impl Metrics {
             "Gossip packets dropped: not sealed with an installed key",
             gossip_rejected_packets.clone(),
         );
+        let tls_handshake_failures = Family::<ListenerLabel, Counter>::default();
+        r.register(
+            "tls_handshake_failures",
+            "TLS handshakes that failed or timed out, by listener (api, peer)",
+            tls_handshake_failures.clone(),
+        );
         Self {
             registry: Arc::new(r),
             alerts_received,
@@ -253,6 +268,22 @@ impl Metrics {
             gossip_live_nodes,
             gossip_dead_nodes,
             gossip_rejected_packets,
+            tls_handshake_failures,
+        }
+    }
+
+    /// Bring the handshake failure counter of `listener` up to `total`, the listener's own
+    /// count since start (the TLS layer counts; this is the only writer of the metric).
+    pub fn observe_handshake_failures(&self, listener: &str, total: u64) {
+        let counter = self
+            .tls_handshake_failures
+            .get_or_create(&ListenerLabel {
+                listener: listener.into(),
+            })
+            .clone();
+        let seen = counter.get();
+        if total > seen {
+            counter.inc_by(total - seen);
         }
     }
 

@@ -25,7 +25,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme}
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use support::pki::{serial_hex, Files, Leaf, TestCa};
-use support::{set, wait_applied, wait_for_leader, KvApp, WAIT};
+use support::{eventually, set, wait_applied, wait_for_leader, KvApp};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -171,17 +171,6 @@ impl Cluster {
 }
 
 /// Await `done` until the deadline, checking every few milliseconds.
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !done() {
-        if tokio::time::Instant::now() > deadline {
-            bail!("not within {WAIT:?}: {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    Ok(())
-}
-
 fn ring() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }

@@ -386,6 +386,16 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         state.catalog.problems().len(),
     )
     .await;
+    if let Some(tls) = state.replica.raft().peer_tls() {
+        state
+            .metrics
+            .observe_handshake_failures("peer", tls.handshake_failures());
+    }
+    if let Some(tls) = &state.api_tls {
+        state
+            .metrics
+            .observe_handshake_failures("api", tls.handshake_failures());
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,

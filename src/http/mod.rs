@@ -41,6 +41,8 @@ pub struct AppState {
     /// Set when this cluster node runs with `--insecure-cluster`: what it lacks, for the UI's
     /// banner.
     pub insecure_cluster: Option<String>,
+    /// TLS of the API listener (`--tls-cert-file`), for its handshake metric.
+    pub api_tls: Option<openfero_raft::tls::ServerTls>,
 }
 
 /// The API routes of one node (the Raft routes are served beside them, see `app`), built from

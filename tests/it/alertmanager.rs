@@ -1,7 +1,9 @@
 //! End to end with a real Prometheus Alertmanager (Debian's `prometheus-alertmanager`) as the
 //! webhook client: firing → succeeded remediation; resolved → recorded and remediated. The
 //! webhook requires a token, sent by Alertmanager as documented (`credentials_file`); or basic
-//! auth (`basic_auth.password_file`), where a wrong password is refused and stores nothing.
+//! auth (`basic_auth.password_file`), where a wrong password is refused and stores nothing;
+//! over https (`--tls-cert-file`, Alertmanager's `tls_config.ca_file`) with basic auth and
+//! with a bearer token.
 
 use std::path::Path;
 use std::process::Command;
@@ -254,7 +256,8 @@ async fn failed_webhook_notifications(http: &reqwest::Client, am: &str) -> Optio
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alertmanager_basic_auth_is_accepted_and_wrong_credentials_store_nothing() {
+async fn alertmanager_delivers_over_https_with_basic_auth_and_bearer_and_wrong_credentials_store_nothing(
+) {
     assert!(
         Path::new(ALERTMANAGER).exists(),
         "{ALERTMANAGER} is missing: install Debian's prometheus-alertmanager (.ci/run does)"
@@ -264,6 +267,11 @@ async fn alertmanager_basic_auth_is_accepted_and_wrong_credentials_store_nothing
         tmp.path(),
         &[("restart-pod", "KubePodCrashLooping", "firing")],
     );
+    // The API listener's certificate, from a CA only Alertmanager and this test trust.
+    let certs = tmp.path().join("certs");
+    openfero::certs::init(&certs, &["api".to_string()], 1).expect("certs");
+    let (cert, key) = openfero::certs::node_files(&certs, "api");
+    let ca = certs.join("ca.pem");
     // openfero: basic auth for the webhook (as OpenFero's --authMethod basic), a bearer token
     // beside it, and users, so that reading the history needs credentials too.
     let basic_file = tmp.path().join("webhook-basic");
@@ -278,16 +286,26 @@ async fn alertmanager_basic_auth_is_accepted_and_wrong_credentials_store_nothing
         format!("users:\n  - {{name: reader, role: viewer, passwordHash: \"{hash}\"}}\n"),
     )
     .expect("write");
-    // Alertmanager's copies: the right password, a wrong one.
+    // Alertmanager's copies: the right password, a wrong one, the token.
     let right = tmp.path().join("am-right-pass");
     std::fs::write(&right, "am-basic-pass-3e1f\n").expect("write");
     let wrong = tmp.path().join("am-wrong-pass");
     std::fs::write(&wrong, "not-the-password\n").expect("write");
+    let am_token = tmp.path().join("am-token");
+    std::fs::write(&am_token, "am-bearer-token-9a0c\n").expect("write");
 
     let http = client();
+    let https = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .tls_certs_only([
+            reqwest::Certificate::from_pem(&std::fs::read(&ca).expect("read ca")).expect("ca pem"),
+        ])
+        .build()
+        .expect("https client");
     let of_port = free_port();
     let path = |p: &Path| p.to_str().expect("utf-8 path").to_string();
     let (basic_arg, token_arg, auth_arg) = (path(&basic_file), path(&token_file), path(&auth_file));
+    let (cert_arg, key_arg) = (path(&cert), path(&key));
     let openfero = OpenferoProcess::start(
         &tmp.path().join("data"),
         &ops,
@@ -299,12 +317,23 @@ async fn alertmanager_basic_auth_is_accepted_and_wrong_credentials_store_nothing
             &token_arg,
             "--auth-file",
             &auth_arg,
+            "--tls-cert-file",
+            &cert_arg,
+            "--tls-key-file",
+            &key_arg,
         ],
     );
-    openfero.wait_ready(&http).await;
+    openfero.wait_ready(&https).await;
+    assert!(
+        http.get(format!("http://127.0.0.1:{of_port}/healthz"))
+            .send()
+            .await
+            .is_err(),
+        "the API listener speaks https only"
+    );
     let alerts_url = openfero.url("/api/alerts");
     let stored = || {
-        let (http, url) = (http.clone(), alerts_url.clone());
+        let (http, url) = (https.clone(), alerts_url.clone());
         async move {
             let r = http
                 .get(&url)
@@ -317,7 +346,8 @@ async fn alertmanager_basic_auth_is_accepted_and_wrong_credentials_store_nothing
         }
     };
 
-    // Two receivers, routed by a label: one with the wrong password, one with the right one.
+    // Three receivers, routed by a label: basic auth with the wrong password, with the right
+    // one, and a bearer token; every one over https, trusting openfero's CA.
     let config = format!(
         r#"route:
   receiver: right
@@ -328,24 +358,37 @@ async fn alertmanager_basic_auth_is_accepted_and_wrong_credentials_store_nothing
   routes:
     - receiver: wrong
       matchers: ['cred="wrong"']
+    - receiver: bearer
+      matchers: ['cred="bearer"']
 receivers:
   - name: wrong
     webhook_configs:
-      - url: http://127.0.0.1:{of_port}/alerts
+      - url: https://127.0.0.1:{of_port}/alerts
         http_config:
+          tls_config: {{ca_file: {ca}}}
           basic_auth:
             username: alertmanager
             password_file: {wrong}
   - name: right
     webhook_configs:
-      - url: http://127.0.0.1:{of_port}/alerts
+      - url: https://127.0.0.1:{of_port}/alerts
         http_config:
+          tls_config: {{ca_file: {ca}}}
           basic_auth:
             username: alertmanager
             password_file: {right}
+  - name: bearer
+    webhook_configs:
+      - url: https://127.0.0.1:{of_port}/alerts
+        http_config:
+          tls_config: {{ca_file: {ca}}}
+          authorization:
+            credentials_file: {am_token}
 "#,
+        ca = ca.display(),
         wrong = wrong.display(),
-        right = right.display()
+        right = right.display(),
+        am_token = am_token.display(),
     );
     let (_am, am) = start_alertmanager(&http, tmp.path(), &config).await;
     let post = |cred: &'static str, pod: &'static str| {
@@ -381,31 +424,36 @@ receivers:
         std::fs::read_to_string(tmp.path().join("alertmanager-basic.log")).unwrap_or_default();
     assert!(log.contains("401"), "alertmanager saw the 401: {log}");
 
-    // The right password: delivered and stored.
+    // The right password, then the bearer token: delivered over https and stored.
+    let until_stored = |n: usize| {
+        eventually(
+            "the alerts to be stored",
+            Duration::from_secs(60),
+            move || {
+                let fut = stored();
+                async move {
+                    let list = fut.await;
+                    (list.len() >= n).then_some(list)
+                }
+            },
+        )
+    };
     post("right", "web-right").await;
-    let alerts = eventually("the alert to be stored", Duration::from_secs(60), || {
-        let fut = stored();
-        async move {
-            let list = fut.await;
-            (!list.is_empty()).then_some(list)
-        }
-    })
-    .await;
+    let alerts = until_stored(1).await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0]["labels"]["pod"], "web-right");
     assert_eq!(alerts[0]["receiver"], "right");
+    post("bearer", "web-bearer").await;
+    let alerts = until_stored(2).await;
+    let mut pods: Vec<&str> = alerts
+        .iter()
+        .filter_map(|a| a["labels"]["pod"].as_str())
+        .collect();
+    pods.sort_unstable();
+    assert_eq!(pods, ["web-bearer", "web-right"], "{alerts:?}");
 
-    // A bearer sender beside it is accepted too; a wrong token is not.
-    let hook = crate::support::webhook("Bearer", "b-1", "firing", "2026-01-01T00:00:00Z");
-    let r = http
-        .post(openfero.url("/alerts"))
-        .bearer_auth("am-bearer-token-9a0c")
-        .json(&hook)
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(r.status(), reqwest::StatusCode::OK);
-    let r = http
+    // A wrong token sent directly is refused too, and stores nothing.
+    let r = https
         .post(openfero.url("/alerts"))
         .bearer_auth("wrong")
         .json(&crate::support::webhook(
@@ -419,6 +467,22 @@ receivers:
         .expect("post");
     assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
     assert_eq!(stored().await.len(), 2);
+    // The plain request above was a failed handshake, visible to whoever scrapes.
+    let metrics = https
+        .get(openfero.url("/metrics"))
+        .basic_auth("reader", Some("reader-pass"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let failures: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("openfero_tls_handshake_failures_total{listener=\"api\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no api handshake failures in {metrics}"));
+    assert!(failures >= 1.0, "{failures}");
 }
 
 /// Hand one alert to Alertmanager's API, as Prometheus does.

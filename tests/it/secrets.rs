@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use crate::support::{client, free_port, marker_operarios, webhook, OpenferoProcess};
+use crate::support::{free_port, marker_operarios, webhook, OpenferoProcess};
 
 const PASSWORD: &str = "pw-Secret-a71f0c2e";
 const WRONG_PASSWORD: &str = "pw-Wrong-5d2b9e14";
@@ -76,6 +76,21 @@ async fn no_secret_appears_in_logs_argv_or_answers() {
         p("webhook-basic"),
         p("admin-token"),
     );
+    // The API listener's TLS key is a secret too.
+    let certs = tmp.path().join("certs");
+    openfero::certs::init(&certs, &["api".to_string()], 1).expect("certs");
+    let (cert_file, key_file) = openfero::certs::node_files(&certs, "api");
+    let key_pem = std::fs::read_to_string(&key_file).expect("key");
+    let key_body: Vec<String> = key_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----") && l.len() >= 16)
+        .map(str::to_string)
+        .collect();
+    assert!(!key_body.is_empty(), "{key_pem}");
+    let (tls_cert, tls_key) = (
+        cert_file.display().to_string(),
+        key_file.display().to_string(),
+    );
     let port = free_port();
     let mut node = OpenferoProcess::start_logging(
         &tmp.path().join("data"),
@@ -90,10 +105,14 @@ async fn no_secret_appears_in_logs_argv_or_answers() {
             &hook_basic,
             "--admin-token-file",
             &admin,
+            "--tls-cert-file",
+            &tls_cert,
+            "--tls-key-file",
+            &tls_key,
         ],
         "trace",
     );
-    let http = client();
+    let http = crate::support::client_trusting(&certs.join("ca.pem"));
     node.wait_ready(&http).await;
     let cmdline = std::fs::read(format!("/proc/{}/cmdline", node.guard.pid())).expect("cmdline");
     let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
@@ -219,7 +238,7 @@ async fn no_secret_appears_in_logs_argv_or_answers() {
         "the caller is logged"
     );
 
-    let secrets = [
+    let mut secrets = vec![
         PASSWORD.to_string(),
         WRONG_PASSWORD.to_string(),
         TOKEN.to_string(),
@@ -235,6 +254,7 @@ async fn no_secret_appears_in_logs_argv_or_answers() {
         basic("ada", WRONG_PASSWORD),
         basic("alertmanager", WEBHOOK_PASSWORD),
     ];
+    secrets.extend(key_body);
     let places = [
         ("the log", log.as_str()),
         ("the raw log", raw.as_str()),

@@ -113,6 +113,8 @@ impl Drop for ChildGuard {
 pub struct OpenferoProcess {
     pub guard: ChildGuard,
     pub port: u16,
+    /// `https` when started with `--tls-cert-file`.
+    pub scheme: &'static str,
     pub data_dir: PathBuf,
     pub operarios: PathBuf,
 }
@@ -141,16 +143,22 @@ impl OpenferoProcess {
             .args(extra)
             .env("OPENFERO_LOG", log);
         let log = data_dir.with_extension(format!("{port}.log"));
+        let scheme = if extra.contains(&"--tls-cert-file") {
+            "https"
+        } else {
+            "http"
+        };
         Self {
             guard: ChildGuard::spawn("openfero", cmd, log),
             port,
+            scheme,
             data_dir: data_dir.to_path_buf(),
             operarios: operarios.to_path_buf(),
         }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{}", self.port, path)
+        format!("{}://127.0.0.1:{}{}", self.scheme, self.port, path)
     }
 
     pub async fn wait_ready(&self, client: &reqwest::Client) {
@@ -174,6 +182,17 @@ pub fn client() -> reqwest::Client {
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client")
+}
+
+/// A client for `https://` URLs whose certificate chains to the CA in `ca_file` (only).
+pub fn client_trusting(ca_file: &Path) -> reqwest::Client {
+    openfero_raft::tls::install_default_provider();
+    let ca = std::fs::read(ca_file).expect("read ca");
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).expect("ca pem")])
+        .build()
+        .expect("https client")
 }
 
 /// A one-alert Alertmanager webhook body.

@@ -122,6 +122,7 @@ async fn node_with(
         auth,
         http: reqwest::Client::new(),
         insecure_cluster: None,
+        api_tls: None,
         metrics: openfero::metrics::Metrics::new(),
         jobs: None,
     };

@@ -1,6 +1,6 @@
-//! Reading the PEM files and building the rustls configs and the peer HTTPS client from them.
+//! Building peer TLS from its PEM files: the rustls configs and the peer HTTPS client.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,52 +9,19 @@ use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
-use sha2::{Digest, Sha256};
 
 use super::config::PeerTlsConfig;
 use super::error::TlsError;
 use super::peer::PeerIdentity;
 use super::provider::provider;
+use super::reload::{Files, Material};
 use super::verify::{check_pattern, PeerClientVerifier, PeerServerVerifier};
 
 /// Connect timeout of peer calls (as for plain HTTP).
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// Idle pooled connections are dropped after this (as for plain HTTP).
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-const ALPN_HTTP1: &[u8] = b"http/1.1";
-
-/// The raw contents of the three files, and a digest to tell whether they changed.
-pub(crate) struct Files {
-    ca: Vec<u8>,
-    cert: Vec<u8>,
-    key: Vec<u8>,
-    pub digest: [u8; 32],
-}
-
-impl Files {
-    pub fn read(config: &PeerTlsConfig) -> Result<Self, TlsError> {
-        let read = |path: &Path| {
-            std::fs::read(path).map_err(|source| TlsError::Read {
-                path: path.to_path_buf(),
-                source,
-            })
-        };
-        let ca = read(&config.ca_file)?;
-        let cert = read(&config.cert_file)?;
-        let key = read(&config.key_file)?;
-        let mut hash = Sha256::new();
-        for part in [&ca, &cert, &key] {
-            hash.update((part.len() as u64).to_be_bytes());
-            hash.update(part);
-        }
-        Ok(Self {
-            ca,
-            cert,
-            key,
-            digest: hash.finalize().into(),
-        })
-    }
-}
+pub(crate) const ALPN_HTTP1: &[u8] = b"http/1.1";
 
 /// One consistent generation of peer TLS: both configs and the client built from them.
 pub(crate) struct Loaded {
@@ -63,10 +30,9 @@ pub(crate) struct Loaded {
     pub http: reqwest::Client,
     /// This node's own certificate identity.
     pub own: PeerIdentity,
-    pub digest: [u8; 32],
 }
 
-fn pem_error(path: &Path, what: &'static str, reason: impl ToString) -> TlsError {
+pub(crate) fn pem_error(path: &Path, what: &'static str, reason: impl ToString) -> TlsError {
     TlsError::Pem {
         path: path.to_path_buf(),
         what,
@@ -75,7 +41,7 @@ fn pem_error(path: &Path, what: &'static str, reason: impl ToString) -> TlsError
 }
 
 /// What went wrong in a PEM file, in words that never echo the file's bytes.
-fn pem_reason(e: &rustls_pki_types::pem::Error) -> &'static str {
+pub(crate) fn pem_reason(e: &rustls_pki_types::pem::Error) -> &'static str {
     use rustls_pki_types::pem::Error;
     match e {
         Error::MissingSectionEnd { .. } => "a section has no END line (truncated?)",
@@ -87,7 +53,7 @@ fn pem_reason(e: &rustls_pki_types::pem::Error) -> &'static str {
     }
 }
 
-fn certificates(
+pub(crate) fn certificates(
     bytes: &[u8],
     path: &Path,
     what: &'static str,
@@ -101,21 +67,41 @@ fn certificates(
     Ok(certs)
 }
 
-impl Loaded {
+/// The files of a generation, in the order [`Files::part`] reads them.
+const CA: usize = 0;
+const CERT: usize = 1;
+const KEY: usize = 2;
+
+impl Material for Loaded {
+    type Config = PeerTlsConfig;
+    const NAME: &'static str = "peer tls";
+
+    fn paths(config: &PeerTlsConfig) -> Vec<PathBuf> {
+        vec![
+            config.ca_file.clone(),
+            config.cert_file.clone(),
+            config.key_file.clone(),
+        ]
+    }
+
+    fn describe(&self) -> String {
+        self.own.to_string()
+    }
+
     /// Build everything from `files`, or fail without side effects.
-    pub fn build(config: &PeerTlsConfig, files: &Files) -> Result<Self, TlsError> {
+    fn build(config: &PeerTlsConfig, files: &Files) -> Result<Self, TlsError> {
         let pattern = config.pattern()?;
         let provider = provider();
 
         let mut roots = RootCertStore::empty();
-        for ca in certificates(&files.ca, &config.ca_file, "CA certificate")? {
+        for ca in certificates(files.part(CA), &config.ca_file, "CA certificate")? {
             roots
                 .add(ca)
                 .map_err(|e| pem_error(&config.ca_file, "CA certificate", e))?;
         }
         let roots = Arc::new(roots);
-        let chain = certificates(&files.cert, &config.cert_file, "certificate")?;
-        let key = PrivateKeyDer::from_pem_slice(&files.key)
+        let chain = certificates(files.part(CERT), &config.cert_file, "certificate")?;
+        let key = PrivateKeyDer::from_pem_slice(files.part(KEY))
             .map_err(|e| pem_error(&config.key_file, "private key", pem_reason(&e)))?;
         let identity_error = |e: rustls::Error| TlsError::Identity {
             cert: config.cert_file.clone(),
@@ -190,7 +176,6 @@ impl Loaded {
             client: Arc::new(client),
             http,
             own,
-            digest: files.digest,
         })
     }
 }

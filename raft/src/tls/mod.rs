@@ -1,4 +1,7 @@
-//! Mutual TLS between peers (feature `peer-tls`).
+//! Mutual TLS between peers, and TLS for the API listener (feature `peer-tls`).
+//!
+//! [`ServerTls`] is the plain server side for the API and UI: a certificate and key, no client
+//! certificate, reloaded like peer TLS. The rest of this page is about peers.
 //!
 //! Threat: anyone who reaches a node's Raft port. Headers (cluster name, target node id,
 //! cluster uuid) are public and only catch mistakes; a certificate signed by the cluster CA
@@ -46,7 +49,9 @@ mod pattern;
 mod peer;
 mod peer_tls;
 pub(crate) mod provider;
+mod reload;
 mod serve;
+mod server_tls;
 mod verify;
 
 pub use config::PeerTlsConfig;
@@ -55,4 +60,5 @@ pub use pattern::SanPattern;
 pub use peer::PeerIdentity;
 pub use peer_tls::PeerTls;
 pub use provider::{http_only_client_builder, install_default_provider};
-pub use serve::serve_tls;
+pub use serve::{serve_tls, TlsEndpoint};
+pub use server_tls::{ServerTls, ServerTlsConfig};

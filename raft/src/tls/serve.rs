@@ -1,4 +1,4 @@
-//! Serving a router to peers over mutual TLS.
+//! Serving a router over TLS: to peers (mutual TLS) or to clients.
 
 use std::future::Future;
 use std::io;
@@ -16,28 +16,41 @@ use tokio::task::JoinSet;
 use tower::ServiceExt;
 use tracing::Instrument;
 
+use tokio_rustls::TlsAcceptor;
+
 use super::peer::PeerIdentity;
-use super::peer_tls::PeerTls;
 
 /// A client that has not finished its handshake by then is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after an accept error that is not about one connection (out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Serve `router` on `listener` to peers that present a certificate of the cluster CA (and
-/// match the SAN pattern), until `shutdown` resolves; then stop accepting, let open
-/// connections finish their requests, and return.
+/// A TLS listener's live configuration: [`super::PeerTls`] (mutual, peers only) or
+/// [`super::ServerTls`] (clients, no client certificate).
+pub trait TlsEndpoint: Clone + Send + Sync + 'static {
+    /// Whether every connection carries a verified client certificate, whose
+    /// [`PeerIdentity`] requests then carry.
+    const MUTUAL: bool;
+    /// An acceptor over the config current now, for the next connection.
+    fn acceptor(&self) -> TlsAcceptor;
+    /// Count a handshake that failed or timed out.
+    fn handshake_failed(&self);
+}
+
+/// Serve `router` on `listener` over TLS until `shutdown` resolves; then stop accepting, let
+/// open connections finish their requests, and return. With [`super::PeerTls`] only peers
+/// that present a certificate of the cluster CA (matching the SAN pattern) get through.
 ///
 /// Each connection is accepted with the server config current at that moment, so a reload
 /// applies to the next connection. A failed handshake (no certificate, another CA, a SAN
 /// outside the pattern, plain HTTP) closes that connection only; it is logged at debug and
-/// counted in [`PeerTls::handshake_failures`]. Requests carry the caller's [`PeerIdentity`]
-/// and `ConnectInfo<SocketAddr>` in their extensions, and handlers' logs run inside a span
-/// naming the peer.
-pub async fn serve_tls(
+/// counted (`handshake_failures`). Requests carry `ConnectInfo<SocketAddr>` in their
+/// extensions and, on a mutual listener, the caller's [`PeerIdentity`]; handlers' logs run
+/// inside a span naming the remote (and the peer).
+pub async fn serve_tls<T: TlsEndpoint>(
     listener: TcpListener,
     router: Router,
-    tls: PeerTls,
+    tls: T,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -58,10 +71,10 @@ pub async fn serve_tls(
                     ));
                 }
                 Err(e) if is_connection_error(&e) => {
-                    tracing::debug!(error = %e, "peer connection failed before accept");
+                    tracing::debug!(error = %e, "connection failed before accept");
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot accept peer connections; retrying");
+                    tracing::warn!(error = %e, "cannot accept tls connections; retrying");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             },
@@ -89,10 +102,10 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 }
 
 /// Handshake, then serve HTTP/1.1 on one connection until it closes or the server stops.
-async fn connection(
+async fn connection<T: TlsEndpoint>(
     tcp: TcpStream,
     remote: SocketAddr,
-    tls: PeerTls,
+    tls: T,
     router: Router,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -101,35 +114,40 @@ async fn connection(
         done = handshake => match done {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
-                tls.note_handshake_failure();
-                tracing::debug!(%remote, error = %e, "peer tls handshake failed");
+                tls.handshake_failed();
+                tracing::debug!(%remote, error = %e, "tls handshake failed");
                 return;
             }
             Err(_) => {
-                tls.note_handshake_failure();
-                tracing::debug!(%remote, "peer tls handshake timed out");
+                tls.handshake_failed();
+                tracing::debug!(%remote, "tls handshake timed out");
                 return;
             }
         },
         _ = stopped(&mut stop) => return,
     };
-    let Some(peer) = stream
-        .get_ref()
-        .1
-        .peer_certificates()
+    // Only a mutual listener vouches for a peer: handlers trust a PeerIdentity extension.
+    let peer = T::MUTUAL
+        .then(|| stream.get_ref().1.peer_certificates())
+        .flatten()
         .and_then(|chain| chain.first())
-        .and_then(PeerIdentity::from_cert)
-    else {
+        .and_then(PeerIdentity::from_cert);
+    if T::MUTUAL && peer.is_none() {
         // Unreachable with a mandatory client verifier; refuse rather than serve anonymously.
-        tls.note_handshake_failure();
+        tls.handshake_failed();
         tracing::debug!(%remote, "peer presented no readable certificate");
         return;
+    }
+    let span = match &peer {
+        Some(peer) => tracing::debug_span!("peer", %remote, peer = %peer),
+        None => tracing::debug_span!("client", %remote),
     };
-    let span = tracing::debug_span!("peer", %remote, peer = %peer);
     async move {
-        tracing::debug!("peer connected");
+        tracing::debug!("connected");
         let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(peer.clone());
+            if let Some(peer) = &peer {
+                req.extensions_mut().insert(peer.clone());
+            }
             req.extensions_mut().insert(ConnectInfo(remote));
             router.clone().oneshot(req)
         });
@@ -145,7 +163,7 @@ async fn connection(
             }
         };
         if let Err(e) = result {
-            tracing::debug!(error = %e, "peer connection ended with an error");
+            tracing::debug!(error = %e, "tls connection ended with an error");
         }
     }
     .instrument(span)

@@ -61,6 +61,18 @@ pub fn set(key: &str, value: &str) -> Cmd {
 /// How long the waits below wait.
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// Poll `done` every 10 ms until it holds, for at most [`WAIT`].
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !done() {
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("not within {WAIT:?}: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
 /// The leader every node agrees on (and that is not `exclude`), within [`WAIT`].
 pub async fn wait_for_leader(
     nodes: &[&RaftNode<KvApp>],
