@@ -639,6 +639,48 @@ fn peer_tls_comes_from_a_secret_or_cert_manager_as_files() {
 }
 
 #[test]
+fn api_tls_is_optional_and_switches_probes_and_scrapes_to_https() {
+    let docs = render(&[]);
+    let c = container(one(&docs, "StatefulSet"));
+    assert_eq!(c["readinessProbe"]["httpGet"]["scheme"], Value::Null);
+    let args = expanded_args(one(&docs, "StatefulSet"), "openfero-0");
+    assert_eq!(flag(&args, "tls-cert-file"), None, "plain http by default");
+
+    let docs = render(&[
+        "--set",
+        "apiTls.existingSecret=openfero-api-tls",
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
+        "--set",
+        "metrics.serviceMonitor.tlsConfig.serverName=openfero",
+    ]);
+    let sts = one(&docs, "StatefulSet");
+    let args = expanded_args(sts, "openfero-0");
+    assert_eq!(
+        flag(&args, "tls-cert-file"),
+        Some("/etc/openfero/api-tls/tls.crt")
+    );
+    assert_eq!(
+        flag(&args, "tls-key-file"),
+        Some("/etc/openfero/api-tls/tls.key")
+    );
+    let c = container(sts);
+    for probe in ["startupProbe", "livenessProbe", "readinessProbe"] {
+        assert_eq!(c[probe]["httpGet"]["scheme"], "HTTPS", "{probe}");
+    }
+    let volume = sts["spec"]["template"]["spec"]["volumes"]
+        .as_sequence()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["name"] == "api-tls")
+        .expect("the api-tls volume");
+    assert_eq!(volume["secret"]["secretName"], "openfero-api-tls");
+    let endpoint = &one(&docs, "ServiceMonitor")["spec"]["endpoints"][0];
+    assert_eq!(endpoint["scheme"], "https");
+    assert_eq!(endpoint["tlsConfig"]["serverName"], "openfero");
+}
+
+#[test]
 fn the_network_policy_is_on_by_default_and_keeps_raft_and_gossip_to_the_release() {
     let docs = render(&[]);
     let np = one(&docs, "NetworkPolicy");
