@@ -4,13 +4,17 @@
 //! the same. The leader proposes `SyncOperarios` whenever its files differ from what is
 //! replicated — before ingesting a webhook and on every reload.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use prometheus_client::metrics::counter::Counter;
 use tracing::{info, warn};
 
-use crate::operarios::{catalog_fingerprint, load_paths, BrokenOperarius, OperariusDef, Problem};
+use crate::operarios::{
+    catalog_fingerprint, load_paths, BrokenOperarius, ClusterGuards, GuardsDef, OperariusDef,
+    Problem,
+};
 use crate::remediation::CommandV1;
 use crate::replica::{ProposeError, Replica};
 
@@ -20,6 +24,8 @@ struct Loaded {
     fingerprint: String,
     problems: Vec<Problem>,
     skipped: usize,
+    /// Guard rails of the operarios that set any (the rest use the defaults).
+    guards: BTreeMap<String, GuardsDef>,
 }
 
 /// Cheap-to-clone handle over the locally loaded catalog.
@@ -31,6 +37,8 @@ pub struct Catalog {
     sync_lock: Arc<tokio::sync::Mutex<()>>,
     /// `openfero_operarius_sync_errors_total` (a detached counter until [`Catalog::counting`]).
     sync_errors: Counter,
+    /// Cluster-wide budgets from this node's flags; the leader's are replicated.
+    cluster: Arc<ClusterGuards>,
 }
 
 impl Catalog {
@@ -55,10 +63,19 @@ impl Catalog {
                 fingerprint: String::new(),
                 problems: Vec::new(),
                 skipped: 0,
+                guards: BTreeMap::new(),
             })),
             sync_lock: Arc::new(tokio::sync::Mutex::new(())),
             sync_errors: Counter::default(),
+            cluster: Arc::new(ClusterGuards::default()),
         }
+    }
+
+    /// Replicate these cluster-wide budgets when this node leads (`--budget-global`,
+    /// `--budget-per-namespace`).
+    pub fn with_cluster_guards(mut self, cluster: ClusterGuards) -> Self {
+        self.cluster = Arc::new(cluster);
+        self
     }
 
     /// Count read and replication failures in `sync_errors`.
@@ -79,19 +96,21 @@ impl Catalog {
         &self,
         mut defs: Vec<OperariusDef>,
         mut broken: Vec<BrokenOperarius>,
+        guards: BTreeMap<String, GuardsDef>,
         problems: Vec<Problem>,
     ) -> bool {
         defs.sort_by_key(|d| d.key());
         broken.sort_by_key(|b| b.key());
         let fingerprint = catalog_fingerprint(&defs, &broken);
         let mut loaded = self.loaded.lock().expect("catalog lock poisoned");
-        let changed = loaded.fingerprint != fingerprint;
+        let changed = loaded.fingerprint != fingerprint || loaded.guards != guards;
         *loaded = Loaded {
             defs,
             broken,
             fingerprint,
             problems,
             skipped: 0,
+            guards,
         };
         changed
     }
@@ -108,6 +127,7 @@ impl Catalog {
         if loaded.fingerprint == fingerprint
             && loaded.problems == report.problems
             && loaded.skipped == report.skipped.len()
+            && loaded.guards == report.guards
         {
             return false;
         }
@@ -129,13 +149,14 @@ impl Catalog {
             %fingerprint,
             "operarios loaded"
         );
-        let changed = loaded.fingerprint != fingerprint;
+        let changed = loaded.fingerprint != fingerprint || loaded.guards != report.guards;
         *loaded = Loaded {
             defs: report.operarios,
             broken: report.broken,
             fingerprint,
             problems: report.problems,
             skipped: report.skipped.len(),
+            guards: report.guards,
         };
         changed
     }
@@ -163,6 +184,17 @@ impl Catalog {
             return Ok(());
         }
         let _guard = self.sync_lock.lock().await;
+        let result = match self.sync_operarios(replica).await {
+            Ok(()) => self.sync_guards(replica).await,
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            self.sync_errors.inc();
+        }
+        result
+    }
+
+    async fn sync_operarios(&self, replica: &Replica) -> Result<(), ProposeError> {
         let (defs, broken, fingerprint) = {
             let l = self.loaded.lock().expect("catalog lock poisoned");
             (l.defs.clone(), l.broken.clone(), l.fingerprint.clone())
@@ -194,11 +226,36 @@ impl Catalog {
                 fingerprint,
             }
         };
-        let result = replica.propose_local(command).await.map(|_| ());
-        if result.is_err() {
-            self.sync_errors.inc();
+        replica.propose_local(command).await.map(|_| ())
+    }
+
+    /// Replicate the guard rails when they differ from the replicated ones. Nothing is
+    /// proposed while every operarius keeps the defaults and no cluster budget is set, so a
+    /// cluster that uses none stays readable by the previous release.
+    async fn sync_guards(&self, replica: &Replica) -> Result<(), ProposeError> {
+        let guards = self
+            .loaded
+            .lock()
+            .expect("catalog lock poisoned")
+            .guards
+            .clone();
+        let cluster = (*self.cluster).clone();
+        let replicated = replica
+            .history()
+            .guards()
+            .map_err(|e| ProposeError::Internal(e.to_string()))?;
+        let same = match &replicated {
+            Some((g, c)) => *g == guards && *c == cluster,
+            None => guards.is_empty() && cluster == ClusterGuards::default(),
+        };
+        if same {
+            return Ok(());
         }
-        result
+        info!(operarios = guards.len(), "replicating guard rails");
+        replica
+            .propose_local(CommandV1::SyncGuards { guards, cluster })
+            .await
+            .map(|_| ())
     }
 }
 

@@ -332,6 +332,8 @@ pub async fn refresh(metrics: &Metrics, cluster: &crate::cluster::Cluster, probl
             "failed",
             "skipped",
             "interrupted",
+            "queued",
+            "held",
         ] {
             metrics
                 .remediations_by_state

@@ -14,7 +14,7 @@ use tracing::{info, warn};
 
 use super::{Namespaces, Reporter};
 use crate::catalog::Catalog;
-use crate::operarios::{BrokenOperarius, Operarius, Problem};
+use crate::operarios::{BrokenOperarius, GuardsDef, Operarius, Problem};
 use crate::replica::Replica;
 
 /// Watch Operarius objects until `stop`, keeping `catalog` equal to what the API server holds.
@@ -75,6 +75,7 @@ async fn rebuild(
 ) {
     let mut defs = BTreeMap::new();
     let mut broken = BTreeMap::new();
+    let mut guards = BTreeMap::new();
     let mut problems = Vec::new();
     let leader = replica.leader_id().is_some();
     for store in stores {
@@ -86,10 +87,16 @@ async fn rebuild(
             let parsed = value.clone().and_then(|v| {
                 serde_json::from_value::<Operarius>(v)
                     .map_err(|e| vec![e.to_string()])
-                    .and_then(|op| op.to_def(&namespace))
+                    .and_then(|op| {
+                        let def = op.to_def(&namespace)?;
+                        Ok((def, op.guards().unwrap_or_default()))
+                    })
             });
             match parsed {
-                Ok(def) => {
+                Ok((def, g)) => {
+                    if g != GuardsDef::default() {
+                        guards.insert(def.key(), g);
+                    }
                     defs.insert(def.key(), def);
                 }
                 Err(messages) => {
@@ -124,6 +131,7 @@ async fn rebuild(
     if catalog.replace(
         defs.into_values().collect(),
         broken.into_values().collect(),
+        guards,
         problems,
     ) {
         info!("operarius catalog changed in kubernetes");

@@ -8,6 +8,7 @@ use k8s_openapi::api::batch::v1::JobTemplateSpec;
 use serde::{Deserialize, Serialize};
 
 use super::error::RenderError;
+use super::guards::{guards_def, GuardsDef};
 use super::matcher::{parse_matchers, MatcherDef};
 use super::model::{Operarius, STATUS_FIRING, STATUS_RESOLVED};
 use super::template::{check_template, is_template};
@@ -55,6 +56,16 @@ impl OperariusDef {
 }
 
 impl Operarius {
+    /// The guard rails of the spec, validated (defaults when it sets none).
+    pub fn guards(&self) -> Result<GuardsDef, Vec<String>> {
+        guards_def(
+            &self.spec.budgets,
+            self.spec.target.as_ref(),
+            self.spec.concurrency.as_ref(),
+            self.spec.breaker.as_ref(),
+        )
+    }
+
     /// Validates the object and converts it to its plain form. Every problem
     /// found is returned, not only the first. `default_namespace` is used when
     /// `metadata.namespace` is absent.
@@ -108,6 +119,9 @@ impl Operarius {
         }
 
         check_job_template(&self.spec.job_template, &mut problems);
+        if let Err(found) = self.guards() {
+            problems.extend(found);
+        }
 
         let job_template_json = match serde_json::to_string(&self.spec.job_template) {
             Ok(json) => json,

@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 
 use super::broken::BrokenOperarius;
 use super::def::OperariusDef;
+use super::guards::GuardsDef;
 use super::model::{Operarius, API_VERSION, KIND};
 
 /// Something wrong with one document (or a whole file).
@@ -82,6 +83,8 @@ pub struct LoadReport {
     pub broken: Vec<BrokenOperarius>,
     pub problems: Vec<Problem>,
     pub skipped: Vec<Skipped>,
+    /// Guard rails of the valid operarii that set any, by `namespace/name`.
+    pub guards: BTreeMap<String, GuardsDef>,
 }
 
 impl LoadReport {
@@ -337,9 +340,13 @@ fn load_document(
     let json = serde_json::to_value(&value).ok();
     let checked = serde_yaml::from_value::<Operarius>(value)
         .map_err(|err| vec![format!("invalid operarius: {err}")])
-        .and_then(|operarius| operarius.to_def(default_namespace));
+        .and_then(|operarius| {
+            let def = operarius.to_def(default_namespace)?;
+            // to_def validated the guard rails too.
+            Ok((def, operarius.guards().unwrap_or_default()))
+        });
     let (key, def) = match checked {
-        Ok(def) => (def.key(), Ok(def)),
+        Ok((def, guards)) => (def.key(), Ok((def, guards))),
         Err(messages) => {
             report.problems.extend(
                 messages
@@ -369,7 +376,12 @@ fn load_document(
     }
     origin.insert(key, (file.to_path_buf(), document));
     match def {
-        Ok(def) => report.operarios.push(def),
+        Ok((def, guards)) => {
+            if guards != GuardsDef::default() {
+                report.guards.insert(def.key(), guards);
+            }
+            report.operarios.push(def);
+        }
         Err(broken) => report.broken.push(broken),
     }
 }

@@ -6,6 +6,7 @@ mod crd;
 mod def;
 mod env;
 mod error;
+mod guards;
 mod load;
 mod matcher;
 mod model;
@@ -18,6 +19,10 @@ pub use crd::crd_yaml;
 pub use def::{OperariusDef, SelectorDef};
 pub use env::{label_env_name, label_env_vars, ENV_PREFIX};
 pub use error::{MatcherError, RenderError};
+pub use guards::{
+    format_duration_ms, parse_duration_ms, BreakerDef, BreakerSpec, BudgetSpec, ClusterGuards,
+    ConcurrencySpec, GuardsDef, TargetSpec, WindowDef,
+};
 pub use load::{catalog_fingerprint, load_paths, LoadReport, Problem, Skipped};
 pub use matcher::{parse_matchers, MatchOp, MatcherDef};
 pub use model::{

@@ -6,7 +6,8 @@
 //! (a full `batch/v1` `JobTemplateSpec`), `spec.priority` (`int32`, default 0),
 //! `spec.enabled` (`*bool`, CRD default `true`), and
 //! `spec.deduplication.{enabled (bool), ttl (int32 seconds)}`.
-//! `spec.matchers` is an openfero-rs extension (Alertmanager matcher strings).
+//! `spec.matchers` is an openfero-rs extension (Alertmanager matcher strings), as are the guard
+//! rails `spec.budgets`, `spec.target`, `spec.concurrency` and `spec.breaker` (`guards.rs`).
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
+
+use super::guards::{BudgetSpec, BreakerSpec, ConcurrencySpec, TargetSpec};
 
 /// The only accepted `apiVersion`.
 pub const API_VERSION: &str = "openfero.io/v1alpha1";
@@ -61,6 +64,22 @@ pub struct OperariusSpec {
     pub enabled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deduplication: Option<Deduplication>,
+    /// openfero extension: at most `max` remediations per `per` for each target, e.g.
+    /// `[{max: 3, per: 1h}, {max: 7, per: 24h}]`; over budget, a remediation is `held`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budgets: Vec<BudgetSpec>,
+    /// openfero extension: the alert labels that name what is remediated (default
+    /// `[namespace, alertname, pod]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetSpec>,
+    /// openfero extension: remediations at once per target (default 1) and per operarius;
+    /// extras are `queued` and start in order when a slot frees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<ConcurrencySpec>,
+    /// openfero extension: the loop breaker; after repeated failed or ineffective runs on a
+    /// target, further ones are `held` until an operator resets it (or `coolOff` passes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<BreakerSpec>,
 }
 
 /// The job template is a whole `JobTemplateSpec`; the API server keeps it as given (like

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::alerts::Webhook;
 use crate::ids::{EventId, RemediationId};
-use crate::operarios::{BrokenOperarius, OperariusDef};
+use crate::operarios::{BrokenOperarius, ClusterGuards, GuardsDef, OperariusDef};
 
 /// Every command ever written to the log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,6 +71,23 @@ pub enum CommandV1 {
     /// `admin-token`, `loopback`; never a secret). Nodes of an earlier release cannot apply it:
     /// upgrade every node before pausing or resuming the autopilot.
     SetAutopilotBy { paused: bool, by: String },
+    /// Replace the replicated guard rails: per operarius (`namespace/name`; absent = the
+    /// defaults) and the cluster-wide budgets. Proposed only when some are set.
+    SyncGuards {
+        guards: BTreeMap<String, GuardsDef>,
+        cluster: ClusterGuards,
+    },
+    /// The global pause (kill switch): while paused, new remediations are queued, not run;
+    /// resuming starts them in order. `by` is the operator's identity, `at_ms` the proposer's
+    /// clock.
+    SetPaused { paused: bool, by: String, at_ms: i64 },
+    /// Close the loop breaker of `operarius` on `target` (an operator re-arms it).
+    ResetBreaker {
+        operarius: String,
+        target: String,
+        by: String,
+        at_ms: i64,
+    },
 }
 
 /// A leader identity: term and node. Two leaders can share a term in openraft 0.9, never both.

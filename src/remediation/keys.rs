@@ -36,6 +36,35 @@ pub const AUTOPILOT_PAUSED: &[u8] = b"cfg/autopilot_paused";
 /// Who last paused or resumed the autopilot (`SetAutopilotBy`).
 pub const AUTOPILOT_BY: &[u8] = b"cfg/autopilot_by";
 
+/// Guard rails (`limits.rs`). Replicated configuration: the per-operarius guards and the
+/// cluster-wide budgets (absent: defaults everywhere).
+pub const GUARDS: &[u8] = b"cfg/guards";
+/// The global pause switch (`bool`) and who set it last (`PauseState`).
+pub const PAUSE: &[u8] = b"cfg/pause";
+/// The latest proposer time applied (ms): decisions use `max(stamped, this)`, so a leader with
+/// a clock behind cannot reopen a window (issue 16's skew rule).
+pub const CLOCK: &[u8] = b"ct/clock";
+/// `bud/<scope>\0<key>` → admission times (ms) still inside the longest window of the scope.
+pub const BUDGET: &[u8] = b"bud/";
+/// `act/o/<operarius>` and `act/t/<target>` → admitted and not finished (pending + running).
+pub const ACTIVE: &[u8] = b"act/";
+/// `queue/<seq>` → () for queued remediations, in arrival order.
+pub const QUEUED: &[u8] = b"qu/";
+/// `brk/<operarius>\0<target>` → `BreakerRecord` (failures, ineffective runs, open or not).
+pub const BREAKER: &[u8] = b"brk/";
+/// `ok/<operarius>\0<fingerprint>` → when its last run succeeded (ms), until the alert fires
+/// again (ineffective) or the window passes.
+pub const LAST_SUCCESS: &[u8] = b"ok/";
+
+/// `prefix` + `a` + NUL + `b`.
+pub fn pair(prefix: &[u8], a: &str, b: &str) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    k.extend_from_slice(a.as_bytes());
+    k.push(0);
+    k.extend_from_slice(b.as_bytes());
+    k
+}
+
 pub fn with_seq(prefix: &[u8], seq: u64) -> Vec<u8> {
     let mut k = prefix.to_vec();
     k.extend_from_slice(&seq.to_be_bytes());
@@ -49,11 +78,7 @@ pub fn with_str(prefix: &[u8], s: &str) -> Vec<u8> {
 }
 
 pub fn cooldown(operarius: &str, fingerprint: &str) -> Vec<u8> {
-    let mut k = COOLDOWN.to_vec();
-    k.extend_from_slice(operarius.as_bytes());
-    k.push(0);
-    k.extend_from_slice(fingerprint.as_bytes());
-    k
+    pair(COOLDOWN, operarius, fingerprint)
 }
 
 /// The sequence number at the end of a `with_seq` key.

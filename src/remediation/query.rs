@@ -300,6 +300,37 @@ impl History {
             .unwrap_or_default())
     }
 
+    /// The replicated guard rails (`None` before any were synced: defaults everywhere).
+    pub fn guards(
+        &self,
+    ) -> Result<
+        Option<(
+            std::collections::BTreeMap<String, crate::operarios::GuardsDef>,
+            crate::operarios::ClusterGuards,
+        )>,
+        KvError,
+    > {
+        Ok(self
+            .reader
+            .get_as::<super::StoredGuards>(keys::GUARDS)?
+            .map(|g| (g.operarios, g.cluster)))
+    }
+
+    /// The global pause switch (default: not paused).
+    pub fn pause(&self) -> Result<super::PauseState, KvError> {
+        Ok(self.reader.get_as(keys::PAUSE)?.unwrap_or_default())
+    }
+
+    /// Every loop breaker that has counted something, open or not, by operarius then target.
+    pub fn breakers(&self) -> Result<Vec<super::BreakerRecord>, KvError> {
+        let mut out = Vec::new();
+        for item in self.reader.iter_prefix(keys::BREAKER) {
+            let (_, v) = item?;
+            out.push(codec::decode(&v)?);
+        }
+        Ok(out)
+    }
+
     /// Fingerprint of the replicated catalog (`None` before the first sync).
     pub fn catalog_fingerprint(&self) -> Result<Option<String>, KvError> {
         self.reader.get_as(keys::CATALOG_FINGERPRINT)

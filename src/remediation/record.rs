@@ -98,7 +98,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
 }
 
 /// The life of a remediation: `pending → running → succeeded | failed`, or `skipped` (decided
-/// not to run, with a reason) or `interrupted` (its executor died while it ran).
+/// not to run, with a reason) or `interrupted` (its executor died while it ran). Guard rails add
+/// `queued` (waiting for a concurrency slot or the end of a pause, then `pending`) and `held`
+/// (a budget window is full or the loop breaker is open: final, with the reason). New states
+/// are appended: the stored form is the variant index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RemediationState {
@@ -108,6 +111,8 @@ pub enum RemediationState {
     Failed,
     Skipped,
     Interrupted,
+    Queued,
+    Held,
 }
 
 impl RemediationState {
@@ -119,6 +124,8 @@ impl RemediationState {
             Self::Failed => "failed",
             Self::Skipped => "skipped",
             Self::Interrupted => "interrupted",
+            Self::Queued => "queued",
+            Self::Held => "held",
         }
     }
 
@@ -130,6 +137,8 @@ impl RemediationState {
             Self::Failed,
             Self::Skipped,
             Self::Interrupted,
+            Self::Queued,
+            Self::Held,
         ]
         .into_iter()
         .find(|st| st.as_str() == s)
@@ -137,7 +146,7 @@ impl RemediationState {
 
     /// No further transition happens from a terminal state.
     pub fn is_terminal(self) -> bool {
-        !matches!(self, Self::Pending | Self::Running)
+        !matches!(self, Self::Pending | Self::Running | Self::Queued)
     }
 }
 

@@ -254,7 +254,7 @@ pub async fn remediation(
     let state_name = rec.state.as_str();
     let end_class = match state_name {
         "succeeded" => "done",
-        "failed" | "interrupted" => "bad",
+        "failed" | "interrupted" | "held" => "bad",
         _ => "",
     };
     let mut steps = vec![

@@ -1,5 +1,6 @@
 //! Execution: the leader's intent (`Start`, fenced by leader id), outcomes (`Finish`) and
-//! interrupted runs, and the per-operarius statistics they keep.
+//! interrupted runs, and the per-operarius statistics they keep. An ended run releases its
+//! limits (`limits::released`).
 
 use openfero_raft::{ApplyContext, KvError, KvTxn};
 
@@ -7,6 +8,7 @@ use super::super::command::{LeaderId, Outcome, Response};
 use super::super::hourly;
 use super::super::keys;
 use super::super::record::{OperariusStats, RemediationRecord, RemediationState};
+use super::limits::{clock, released};
 use super::{load_remediation, save_remediation};
 use crate::ids::RemediationId;
 
@@ -90,6 +92,8 @@ pub(super) fn finish(
     save_remediation(kv, &rec)?;
     hourly::remediation_ended(kv, &rec)?;
     update_stats(kv, &rec, false)?;
+    let now = clock(kv, at_ms)?;
+    released(kv, &rec, now)?;
     Ok(Response::Done)
 }
 
@@ -109,6 +113,8 @@ pub(super) fn interrupt(
     save_remediation(kv, &rec)?;
     hourly::remediation_ended(kv, &rec)?;
     update_stats(kv, &rec, false)?;
+    let now = clock(kv, at_ms)?;
+    released(kv, &rec, now)?;
     Ok(Response::Done)
 }
 

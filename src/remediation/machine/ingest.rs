@@ -10,6 +10,7 @@ use super::super::hourly;
 use super::super::job_name::job_name;
 use super::super::keys;
 use super::super::record::{AlertRecord, RemediationRecord, RemediationState};
+use super::limits::{admit, clock, StoredGuards};
 use super::{load_remediation, next_seq, save_remediation};
 use crate::ids::{EventId, Fingerprint, RemediationId};
 use crate::operarios::{claim, render, AlertContext, BrokenOperarius, Claimant, OperariusDef};
@@ -41,6 +42,8 @@ pub(super) fn ingest_alerts(
 ) -> Result<Response, KvError> {
     let catalog: Vec<OperariusDef> = kv.get_as(keys::CATALOG)?.unwrap_or_default();
     let broken: Vec<BrokenOperarius> = kv.get_as(keys::CATALOG_BROKEN)?.unwrap_or_default();
+    let guards = StoredGuards::load(kv)?;
+    let now = clock(kv, ingest.received_at_ms)?;
     let mut summary = Vec::with_capacity(ingest.alerts.len());
     for ev in &ingest.alerts {
         let fingerprint = Fingerprint(ev.fingerprint.clone());
@@ -77,7 +80,7 @@ pub(super) fn ingest_alerts(
         let alert_ctx = alert_context(&ingest, ev);
         let mut refs = Vec::new();
         if let Some(claimant) = claim(&catalog, &broken, &alert_ctx) {
-            let rec = decide(kv, &ingest, &event_id, seq, &alert_ctx, claimant)?;
+            let rec = decide(kv, &ingest, &event_id, seq, &alert_ctx, claimant, &guards, now)?;
             refs.push(RemediationRef {
                 id: rec.id.clone(),
                 operarius: rec.operarius.clone(),
@@ -126,8 +129,10 @@ pub(super) fn ingest_alerts(
     Ok(Response::Ingested(IngestSummary { alerts: summary }))
 }
 
-/// Decide what happens to a new event claimed by `claimant`: pending, skipped (cooldown) or
-/// failed (the operarius is broken, or its template cannot be rendered for this alert).
+/// Decide what happens to a new event claimed by `claimant`: pending, skipped (cooldown),
+/// failed (the operarius is broken, or its template cannot be rendered for this alert), or
+/// what the limits say (queued, held). `now` is the decision time ([`clock`]).
+#[allow(clippy::too_many_arguments)]
 fn decide(
     kv: &mut KvTxn<'_>,
     ingest: &Ingest,
@@ -135,11 +140,12 @@ fn decide(
     alert_seq: u64,
     alert: &AlertContext,
     claimant: Claimant<'_>,
+    guards: &StoredGuards,
+    now: i64,
 ) -> Result<RemediationRecord, KvError> {
     let key = claimant.key();
     let id = RemediationId::derive(event_id, &key);
     let seq = next_seq(kv, keys::NEXT_REMEDIATION_SEQ)?;
-    let now = ingest.received_at_ms;
     let mut rec = RemediationRecord {
         seq,
         id: id.clone(),
@@ -153,7 +159,7 @@ fn decide(
         job_name: job_name(claimant.name(), &id),
         state: RemediationState::Pending,
         reason: None,
-        created_at_ms: now,
+        created_at_ms: ingest.received_at_ms,
         started_at_ms: None,
         finished_at_ms: None,
         exit_code: None,
@@ -186,7 +192,15 @@ fn decide(
     match render(def, alert) {
         Ok(rendered) => {
             rec.rendered = Some(rendered);
-            if let Some(secs) = def.cooldown_secs.filter(|s| *s > 0) {
+            let target = guards.of(&key).target(&alert.labels);
+            let namespace = alert.labels.get("namespace").map_or("", String::as_str);
+            let (state, reason) = admit(kv, &rec, guards, target, namespace, now)?;
+            rec.state = state;
+            rec.reason = reason;
+            if state == RemediationState::Held {
+                // Held is final; it did not remediate, so it starts no cooldown.
+                rec.finished_at_ms = Some(now);
+            } else if let Some(secs) = def.cooldown_secs.filter(|s| *s > 0) {
                 let until = now.saturating_add((secs as i64).saturating_mul(1000));
                 kv.put_as(&cooldown_key, &until)?;
             }

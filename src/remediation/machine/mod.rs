@@ -2,12 +2,16 @@
 //! log alone — so every replica decides the same.
 //!
 //! Split by the decision each part takes: `ingest` (what an alert leads to: claim, cooldown,
-//! rendering), `execution` (the leader's intents and outcomes, fenced), `retention` (what
-//! history is dropped). This file dispatches commands and holds the record helpers they share.
+//! rendering), `limits` (whether it may run now, later or not: budgets, concurrency, breaker,
+//! pause), `execution` (the leader's intents and outcomes, fenced), `retention` (what history
+//! is dropped). This file dispatches commands and holds the record helpers they share.
 
 mod execution;
 mod ingest;
+mod limits;
 mod retention;
+#[cfg(test)]
+mod limits_tests;
 #[cfg(test)]
 mod tests;
 
@@ -22,6 +26,7 @@ use crate::ids::RemediationId;
 use execution::{finish, interrupt, start};
 use ingest::ingest_alerts;
 pub(super) use ingest::{active_cooldown, alert_context, cooldown_reason};
+pub use limits::{BreakerRecord, OpenBreaker, PauseState, StoredGuards};
 use retention::prune;
 
 /// openfero's application state machine.
@@ -93,6 +98,38 @@ impl StateMachine for RemediationMachine {
                     kv.put_as(keys::AUTOPILOT_PAUSED, &paused)?;
                     kv.put_as(keys::AUTOPILOT_BY, &by)?;
                     Ok(Response::Done)
+                }
+                CommandV1::SyncGuards { guards, cluster } => {
+                    kv.put_as(
+                        keys::GUARDS,
+                        &StoredGuards {
+                            operarios: guards,
+                            cluster,
+                        },
+                    )?;
+                    // Looser limits may free slots for what is queued.
+                    limits::promote(kv)?;
+                    Ok(Response::Done)
+                }
+                CommandV1::SetPaused { paused, by, at_ms } => {
+                    let now = limits::clock(kv, at_ms)?;
+                    limits::set_paused(kv, paused, by, now)?;
+                    Ok(Response::Done)
+                }
+                CommandV1::ResetBreaker {
+                    operarius,
+                    target,
+                    by,
+                    at_ms,
+                } => {
+                    let now = limits::clock(kv, at_ms)?;
+                    if limits::reset_breaker(kv, operarius.clone(), target.clone(), by, now)? {
+                        Ok(Response::Done)
+                    } else {
+                        Ok(Response::Refused(format!(
+                            "no breaker of `{operarius}` on target `{target}` has counted anything"
+                        )))
+                    }
                 }
             },
         }

@@ -9,7 +9,7 @@ use crate::remediation::command::{
 };
 use crate::remediation::record::RemediationState;
 
-const OP: &str = r#"
+pub(super) const OP: &str = r#"
 apiVersion: openfero.io/v1alpha1
 kind: Operarius
 metadata: {name: restart, namespace: ops}
@@ -27,14 +27,14 @@ spec:
               command: ["/bin/echo", "{{ .Labels.pod }}"]
 "#;
 
-struct Harness {
+pub(super) struct Harness {
     _dir: tempfile::TempDir,
     tree: sled::Tree,
     index: u64,
 }
 
 impl Harness {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = sled::open(dir.path()).expect("open");
         let tree = db.open_tree("sm").expect("tree");
@@ -46,7 +46,7 @@ impl Harness {
     }
 
     /// Apply one command as leader (term 1, node 7) and commit its writes.
-    fn apply(&mut self, c: CommandV1) -> Response {
+    pub(super) fn apply(&mut self, c: CommandV1) -> Response {
         self.apply_as(c, 1, 7)
     }
 
@@ -66,7 +66,7 @@ impl Harness {
     }
 }
 
-fn catalog(yaml: &str) -> CommandV1 {
+pub(super) fn catalog(yaml: &str) -> CommandV1 {
     let op: Operarius = serde_yaml::from_str(yaml).expect("operarius");
     let def = op.to_def("default").expect("valid");
     CommandV1::SyncOperarios {
@@ -108,7 +108,7 @@ fn ingest(at_ms: i64, alerts: &[(&str, &str, &str)]) -> CommandV1 {
     })
 }
 
-fn summary(r: Response) -> IngestSummary {
+pub(super) fn summary(r: Response) -> IngestSummary {
     match r {
         Response::Ingested(s) => s,
         other => panic!("expected ingest summary, got {other:?}"),
@@ -164,10 +164,12 @@ fn cooldown_skips_a_new_event_of_the_same_alert_until_it_expires() {
         "per fingerprint"
     );
     let c = summary(h.apply(ingest(62_000, &[("a", "firing", "2024-01-01T00:09:00Z")])));
-    assert_eq!(c.alerts[0].remediations[0].state, RemediationState::Pending);
+    // Out of cooldown; it waits only because the first run on pod `a` has not ended (one
+    // remediation per target at a time).
+    assert_eq!(c.alerts[0].remediations[0].state, RemediationState::Queued);
 }
 
-fn history(h: &Harness) -> crate::remediation::History {
+pub(super) fn history(h: &Harness) -> crate::remediation::History {
     crate::remediation::History::new(openfero_raft::KvReader::new_for_tests(h.tree.clone()))
 }
 
