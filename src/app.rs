@@ -187,7 +187,8 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         Some(_) => Catalog::external(&args.pod_namespace),
         None => Catalog::load(vec![args.operarios.clone()], &args.namespace),
     }
-    .counting(metrics.operarius_sync_errors.clone());
+    .counting(metrics.operarius_sync_errors.clone())
+    .with_cluster_guards(args.cluster_guards());
     let shutdown = CancellationToken::new();
     let work = shutdown.child_token();
     let mut tasks = Vec::new();

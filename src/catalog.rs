@@ -245,7 +245,7 @@ impl Catalog {
             .guards()
             .map_err(|e| ProposeError::Internal(e.to_string()))?;
         let same = match &replicated {
-            Some((g, c)) => *g == guards && *c == cluster,
+            Some(stored) => stored.operarios == guards && stored.cluster == cluster,
             None => guards.is_empty() && cluster == ClusterGuards::default(),
         };
         if same {

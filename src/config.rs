@@ -97,6 +97,10 @@ pub enum LogFormat {
     Json,
 }
 
+fn parse_window(s: &str) -> Result<crate::operarios::WindowDef, String> {
+    crate::operarios::WindowDef::parse_flag(s)
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address of the HTTP server (webhook, API, Raft RPCs).
@@ -128,6 +132,14 @@ pub struct ServeArgs {
     /// Largest accepted webhook body, in bytes.
     #[arg(long, env = "OPENFERO_BODY_LIMIT", default_value_t = 5 * 1024 * 1024)]
     pub body_limit: usize,
+    /// Cluster-wide budget over every remediation: `MAX/DURATION`, comma separated for several
+    /// windows (`100/1h,500/24h`). Over it, remediations are `held`. The leader's flags are
+    /// replicated (give every node the same).
+    #[arg(long, env = "OPENFERO_BUDGET_GLOBAL", value_delimiter = ',', value_parser = parse_window)]
+    pub budget_global: Vec<crate::operarios::WindowDef>,
+    /// Budget per alert namespace (the `namespace` label), as `--budget-global`.
+    #[arg(long, env = "OPENFERO_BUDGET_PER_NAMESPACE", value_delimiter = ',', value_parser = parse_window)]
+    pub budget_per_namespace: Vec<crate::operarios::WindowDef>,
     /// Alerts kept in the replicated history (older ones are pruned through Raft).
     #[arg(long, env = "OPENFERO_RETENTION_ALERTS", default_value_t = 10_000)]
     pub retention_alerts: u64,
@@ -364,6 +376,19 @@ impl ServeArgs {
             key_file: self.peer_tls_key_file.clone()?,
             san_pattern: self.peer_tls_san_pattern.clone(),
         })
+    }
+
+    /// The cluster-wide budgets of the flags.
+    pub fn cluster_guards(&self) -> crate::operarios::ClusterGuards {
+        let sorted = |v: &[crate::operarios::WindowDef]| {
+            let mut v = v.to_vec();
+            v.sort();
+            v
+        };
+        crate::operarios::ClusterGuards {
+            global: sorted(&self.budget_global),
+            per_namespace: sorted(&self.budget_per_namespace),
+        }
     }
 
     /// The API listener's certificate and key, when both are given.

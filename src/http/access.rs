@@ -148,16 +148,17 @@ async fn decide(
             }),
         };
     }
-    // No auth file: everything but admin calls is open, as before users existed; admin calls
-    // need the admin token when one is configured, else a loopback caller.
-    if need < Role::Admin {
+    // No auth file: reading is open, as before users existed; operator controls (pause, breaker
+    // resets) and admin calls need the admin token when one is configured, else a loopback
+    // caller.
+    if need < Role::Operator {
         return Ok(match verdict {
             Verdict::Known(id) => id,
             _ => Identity::anonymous(),
         });
     }
     match verdict {
-        Verdict::Known(id) if id.role == Role::Admin => Ok(id),
+        Verdict::Known(id) if id.role >= need => Ok(id),
         _ if auth.has_admin_token() => Err(ApiError::Unauthorized {
             reason: "a valid bearer token is required".into(),
             challenge: Challenge::Bearer,
@@ -166,7 +167,7 @@ async fn decide(
             Ok(Identity::new("loopback", Role::Admin))
         }
         _ => Err(ApiError::Forbidden(
-            "admin changes without --admin-token-file or --auth-file are accepted from loopback only"
+            "changes without --admin-token-file or --auth-file are accepted from loopback only"
                 .into(),
         )),
     }

@@ -8,7 +8,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, api, preview, webhook};
+use super::{admin, api, guards, preview, webhook};
 
 /// Where the Swagger UI assets of the `swagger-ui-dist` crate are mounted.
 pub const SWAGGER_ASSETS: &str = "/swagger/dist";
@@ -31,6 +31,9 @@ pub const SWAGGER_ASSETS: &str = "/swagger/dist";
         api::operario_problems,
         preview::try_operarios,
         api::about,
+        guards::guards,
+        guards::pause,
+        guards::reset_breaker,
         api::healthz,
         api::readyz,
         api::metrics,
@@ -45,6 +48,7 @@ pub const SWAGGER_ASSETS: &str = "/swagger/dist";
         (name = "history", description = "Recorded alerts and remediations"),
         (name = "operarios", description = "Remediation definitions"),
         (name = "cluster", description = "Membership (admin)"),
+        (name = "guards", description = "Pause and loop breakers (operator)"),
         (name = "meta", description = "Health, readiness, metrics, version"),
     )
 )]

@@ -9,7 +9,7 @@ use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{on, MethodFilter, MethodRouter};
 
-use super::{admin, api, openapi, preview, webhook, AppState};
+use super::{admin, api, guards, openapi, preview, webhook, AppState};
 use crate::auth::Role;
 use crate::ui;
 
@@ -90,7 +90,7 @@ where
 /// [`openapi::SWAGGER_ASSETS`] (see [`MOUNTS`]). `metrics` is `/metrics`' access
 /// (`--metrics-auth`).
 pub fn table(body_limit: usize, metrics: Access) -> Vec<RouteDef> {
-    use Access::{Admin, Open, Viewer, Webhook};
+    use Access::{Admin, Open, Operator, Viewer, Webhook};
     use Listed::{NotApi, Spec};
     const DOC: Listed = NotApi("the OpenAPI document and its viewer");
     const UI: Listed = NotApi("web UI page or asset");
@@ -150,6 +150,21 @@ pub fn table(body_limit: usize, metrics: Access) -> Vec<RouteDef> {
             preview::try_operarios,
         )),
         route(Method::GET, "/api/about", Spec, Viewer, api::about),
+        route(Method::GET, "/api/guards", Spec, Viewer, guards::guards),
+        route(
+            Method::POST,
+            "/api/guards/pause",
+            Spec,
+            Operator,
+            guards::pause,
+        ),
+        route(
+            Method::POST,
+            "/api/guards/breakers/reset",
+            Spec,
+            Operator,
+            guards::reset_breaker,
+        ),
         route(Method::GET, "/admin/cluster", Spec, Viewer, admin::cluster),
         route(
             Method::POST,

@@ -240,10 +240,7 @@ pub(crate) fn guards_def(
         };
         let ineffective_within_ms = ms("ineffectiveWithin", b.ineffective_within.as_ref(), "30m");
         let window_ms = ms("window", b.window.as_ref(), "24h");
-        let cool_off_ms = b
-            .cool_off
-            .as_ref()
-            .map(|c| ms("coolOff", Some(c), "0s"));
+        let cool_off_ms = b.cool_off.as_ref().map(|c| ms("coolOff", Some(c), "0s"));
         if b.max_ineffective.is_none() && b.max_failed.is_none() {
             problems.push("spec.breaker needs maxIneffective or maxFailed".into());
         }
@@ -330,7 +327,11 @@ mod tests {
     #[test]
     fn the_default_target_is_namespace_alertname_pod_in_that_order() {
         let g = GuardsDef::default();
-        let l = labels(&[("pod", "web-1"), ("alertname", "Crash"), ("namespace", "shop")]);
+        let l = labels(&[
+            ("pod", "web-1"),
+            ("alertname", "Crash"),
+            ("namespace", "shop"),
+        ]);
         assert_eq!(g.target(&l), "namespace=shop,alertname=Crash,pod=web-1");
         assert_eq!(
             g.target(&labels(&[("alertname", "Crash")])),

@@ -17,7 +17,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::guards::{BudgetSpec, BreakerSpec, ConcurrencySpec, TargetSpec};
+use super::guards::{BreakerSpec, BudgetSpec, ConcurrencySpec, TargetSpec};
 
 /// The only accepted `apiVersion`.
 pub const API_VERSION: &str = "openfero.io/v1alpha1";

@@ -80,7 +80,11 @@ pub enum CommandV1 {
     /// The global pause (kill switch): while paused, new remediations are queued, not run;
     /// resuming starts them in order. `by` is the operator's identity, `at_ms` the proposer's
     /// clock.
-    SetPaused { paused: bool, by: String, at_ms: i64 },
+    SetPaused {
+        paused: bool,
+        by: String,
+        at_ms: i64,
+    },
     /// Close the loop breaker of `operarius` on `target` (an operator re-arms it).
     ResetBreaker {
         operarius: String,

@@ -301,19 +301,8 @@ impl History {
     }
 
     /// The replicated guard rails (`None` before any were synced: defaults everywhere).
-    pub fn guards(
-        &self,
-    ) -> Result<
-        Option<(
-            std::collections::BTreeMap<String, crate::operarios::GuardsDef>,
-            crate::operarios::ClusterGuards,
-        )>,
-        KvError,
-    > {
-        Ok(self
-            .reader
-            .get_as::<super::StoredGuards>(keys::GUARDS)?
-            .map(|g| (g.operarios, g.cluster)))
+    pub fn guards(&self) -> Result<Option<super::StoredGuards>, KvError> {
+        self.reader.get_as(keys::GUARDS)
     }
 
     /// The global pause switch (default: not paused).

@@ -10,6 +10,7 @@ mod cluster_support;
 mod crd;
 mod durability;
 mod examples;
+mod guards;
 mod kubernetes;
 mod kubernetes_idle;
 mod openapi;

@@ -80,7 +80,9 @@ pub(super) fn ingest_alerts(
         let alert_ctx = alert_context(&ingest, ev);
         let mut refs = Vec::new();
         if let Some(claimant) = claim(&catalog, &broken, &alert_ctx) {
-            let rec = decide(kv, &ingest, &event_id, seq, &alert_ctx, claimant, &guards, now)?;
+            let rec = decide(
+                kv, &ingest, &event_id, seq, &alert_ctx, claimant, &guards, now,
+            )?;
             refs.push(RemediationRef {
                 id: rec.id.clone(),
                 operarius: rec.operarius.clone(),

@@ -133,9 +133,7 @@ fn add_active(kv: &mut KvTxn<'_>, slot: &Slot, up: bool) -> Result<(), KvError> 
 }
 
 fn paused(kv: &KvTxn<'_>) -> Result<Option<PauseState>, KvError> {
-    Ok(kv
-        .get_as::<PauseState>(keys::PAUSE)?
-        .filter(|p| p.paused))
+    Ok(kv.get_as::<PauseState>(keys::PAUSE)?.filter(|p| p.paused))
 }
 
 /// Why `slot` cannot take a concurrency slot now, if it cannot.
@@ -285,11 +283,13 @@ fn breaker_key(slot: &Slot) -> Vec<u8> {
 }
 
 fn load_breaker(kv: &KvTxn<'_>, slot: &Slot) -> Result<BreakerRecord, KvError> {
-    Ok(kv.get_as(&breaker_key(slot))?.unwrap_or_else(|| BreakerRecord {
-        operarius: slot.operarius.clone(),
-        target: slot.target.clone(),
-        ..BreakerRecord::default()
-    }))
+    Ok(kv
+        .get_as(&breaker_key(slot))?
+        .unwrap_or_else(|| BreakerRecord {
+            operarius: slot.operarius.clone(),
+            target: slot.target.clone(),
+            ..BreakerRecord::default()
+        }))
 }
 
 /// Count an ineffective run when this firing alert follows a success too soon; the reason to
@@ -368,7 +368,11 @@ fn held_by_breaker(state: &BreakerRecord) -> String {
 
 /// A remediation left pending or running for a final state: free its slot, count its outcome
 /// for the breaker, and promote what was queued behind it.
-pub(super) fn released(kv: &mut KvTxn<'_>, rec: &RemediationRecord, now: i64) -> Result<(), KvError> {
+pub(super) fn released(
+    kv: &mut KvTxn<'_>,
+    rec: &RemediationRecord,
+    now: i64,
+) -> Result<(), KvError> {
     let Some(slot) = kv.get_as::<Slot>(&slot_key(rec.seq))? else {
         // Admitted before guard rails existed: nothing was counted.
         return promote(kv);
@@ -423,7 +427,8 @@ pub(super) fn promote(kv: &mut KvTxn<'_>) -> Result<(), KvError> {
     }
     let guards = StoredGuards::load(kv)?;
     for seq in queued {
-        let Some(mut rec) = kv.get_as::<RemediationRecord>(&keys::with_seq(keys::REMEDIATION, seq))?
+        let Some(mut rec) =
+            kv.get_as::<RemediationRecord>(&keys::with_seq(keys::REMEDIATION, seq))?
         else {
             kv.delete(&keys::with_seq(keys::QUEUED, seq));
             continue;
@@ -469,7 +474,8 @@ pub(super) fn set_paused(
         .filter_map(|(k, _)| keys::seq_of(k))
         .collect();
     for seq in open {
-        let Some(mut rec) = kv.get_as::<RemediationRecord>(&keys::with_seq(keys::REMEDIATION, seq))?
+        let Some(mut rec) =
+            kv.get_as::<RemediationRecord>(&keys::with_seq(keys::REMEDIATION, seq))?
         else {
             continue;
         };

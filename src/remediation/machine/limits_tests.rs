@@ -200,7 +200,11 @@ fn concurrency_queues_in_order_per_target_and_per_operarius() {
     assert!(a2.2.as_deref().unwrap().contains("target"), "{:?}", a2.2);
     assert_eq!(b1.1, RemediationState::Pending);
     assert_eq!(c1.1, RemediationState::Queued, "two per operarius");
-    assert!(c1.2.as_deref().unwrap().contains("`ops/restart` has 2 of 2"));
+    assert!(c1
+        .2
+        .as_deref()
+        .unwrap()
+        .contains("`ops/restart` has 2 of 2"));
     // a1 ends: a2 (first in line, its target now free) starts; c1 still waits for the
     // operarius' second slot, which a2 took.
     run(&mut h, &a1.0, T0 + 10, ok());
@@ -326,7 +330,11 @@ fn pause_queues_what_has_not_started_and_resume_runs_it_in_order() {
         by: "bob".into(),
         at_ms: T0 + 1,
     });
-    assert_eq!(state(&h, &first.0), RemediationState::Queued, "not started yet");
+    assert_eq!(
+        state(&h, &first.0),
+        RemediationState::Queued,
+        "not started yet"
+    );
     let later = admitted(&mut h, alert(T0 + 2, "web-1", 1));
     assert_eq!(later.1, RemediationState::Queued);
     assert!(later.2.unwrap().contains("paused by bob"));

@@ -9,9 +9,9 @@
 mod execution;
 mod ingest;
 mod limits;
-mod retention;
 #[cfg(test)]
 mod limits_tests;
+mod retention;
 #[cfg(test)]
 mod tests;
 

@@ -1,0 +1,222 @@
+//! `/api/guards`: the global pause and the loop breakers, visible to viewers and changed by
+//! operators. Changes are replicated commands carrying the caller's identity and the
+//! proposer's clock, accepted on any node (forwarded to the leader by Raft).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::error::ApiError;
+use super::view::ErrorBody;
+use super::AppState;
+use crate::auth::Identity;
+use crate::remediation::{BreakerRecord, CommandV1, Response as Applied};
+
+/// The pause switch as replicated.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PauseView {
+    pub paused: bool,
+    /// Who changed it last (empty before the first change).
+    pub by: String,
+    /// When (RFC 3339, the proposer's clock); absent before the first change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+}
+
+/// One loop breaker of an operarius on a target.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BreakerView {
+    pub operarius: String,
+    pub target: String,
+    pub open: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opened_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When it closes by itself (a cool-off); absent: only a reset closes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    /// Failed (or interrupted) and ineffective runs counted inside the window.
+    pub failures: usize,
+    pub ineffective: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reset_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reset_at: Option<String>,
+}
+
+impl BreakerView {
+    pub fn of(b: &BreakerRecord, now_ms: i64) -> Self {
+        let fmt = crate::time::format_ms;
+        Self {
+            operarius: b.operarius.clone(),
+            target: b.target.clone(),
+            open: b.is_open(now_ms),
+            opened_at: b.open.as_ref().map(|o| fmt(o.at_ms)),
+            reason: b.open.as_ref().map(|o| o.reason.clone()),
+            until: b.open.as_ref().and_then(|o| o.until_ms).map(fmt),
+            failures: b.failures.len(),
+            ineffective: b.ineffective.len(),
+            reset_by: b.reset_by.clone(),
+            reset_at: b.reset_at_ms.map(fmt),
+        }
+    }
+}
+
+/// The guard rails' live state.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct GuardsView {
+    pub pause: PauseView,
+    pub breakers: Vec<BreakerView>,
+}
+
+/// The pause switch and every breaker that counted something.
+#[utoipa::path(
+    get,
+    path = "/api/guards",
+    tag = "guards",
+    responses((status = 200, description = "Pause and breakers, as this node has applied them", body = GuardsView))
+)]
+pub async fn guards(State(state): State<AppState>) -> Result<Json<GuardsView>, ApiError> {
+    let history = state.replica.history();
+    let internal = |e: openfero_raft::KvError| ApiError::Internal(e.to_string());
+    let pause = history.pause().map_err(internal)?;
+    let now = crate::time::now_ms();
+    let breakers = history
+        .breakers()
+        .map_err(internal)?
+        .iter()
+        .map(|b| BreakerView::of(b, now))
+        .collect();
+    Ok(Json(GuardsView {
+        pause: PauseView {
+            paused: pause.paused,
+            by: pause.by,
+            at: (pause.at_ms != 0).then(|| crate::time::format_ms(pause.at_ms)),
+        },
+        breakers,
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PauseBody {
+    paused: bool,
+}
+
+/// Pause every remediation (the kill switch), or resume.
+///
+/// Paused, new remediations and those not yet started are `queued`, not lost; running ones
+/// finish. Resuming starts the queued ones in arrival order (within their concurrency limits).
+#[utoipa::path(
+    post,
+    path = "/api/guards/pause",
+    tag = "guards",
+    request_body = PauseBody,
+    security((), ("bearer" = []), ("basic" = [])),
+    responses(
+        (status = 200, description = "Replicated", body = PauseView),
+        (status = 400, description = "Body is not `{\"paused\": bool}`", body = ErrorBody),
+        (status = 401, description = "Credentials missing or wrong", body = ErrorBody),
+        (status = 403, description = "The caller is not an operator", body = ErrorBody),
+        (status = 503, description = "No leader or no quorum", body = ErrorBody),
+    )
+)]
+pub async fn pause(
+    State(state): State<AppState>,
+    Extension(by): Extension<Identity>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let parsed: PauseBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            format!("expected {{\"paused\": true|false}}: {e}"),
+            json!({ "field": "paused" }),
+        )
+    })?;
+    let at_ms = crate::time::now_ms();
+    tracing::info!(paused = parsed.paused, by = %by.name, "remediations pause change");
+    state
+        .replica
+        .propose(CommandV1::SetPaused {
+            paused: parsed.paused,
+            by: by.name.clone(),
+            at_ms,
+        })
+        .await?;
+    Ok(Json(PauseView {
+        paused: parsed.paused,
+        by: by.name,
+        at: Some(crate::time::format_ms(at_ms)),
+    })
+    .into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetBody {
+    /// `namespace/name` of the operarius.
+    operarius: String,
+    /// The target as `GET /api/guards` lists it (`namespace=shop,alertname=…,pod=…`).
+    target: String,
+}
+
+/// Reset (re-arm) a loop breaker: it closes and forgets what it counted.
+#[utoipa::path(
+    post,
+    path = "/api/guards/breakers/reset",
+    tag = "guards",
+    request_body = ResetBody,
+    security((), ("bearer" = []), ("basic" = [])),
+    responses(
+        (status = 200, description = "Reset, replicated with the caller's identity", body = BreakerView),
+        (status = 400, description = "Body is not `{\"operarius\": …, \"target\": …}`", body = ErrorBody),
+        (status = 401, description = "Credentials missing or wrong", body = ErrorBody),
+        (status = 403, description = "The caller is not an operator", body = ErrorBody),
+        (status = 404, description = "No breaker of that operarius and target", body = ErrorBody),
+        (status = 503, description = "No leader or no quorum", body = ErrorBody),
+    )
+)]
+pub async fn reset_breaker(
+    State(state): State<AppState>,
+    Extension(by): Extension<Identity>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let parsed: ResetBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            format!("expected {{\"operarius\": \"ns/name\", \"target\": \"…\"}}: {e}"),
+            json!({ "field": "operarius" }),
+        )
+    })?;
+    let at_ms = crate::time::now_ms();
+    tracing::info!(operarius = %parsed.operarius, target = %parsed.target, by = %by.name, "breaker reset");
+    let answer = state
+        .replica
+        .propose(CommandV1::ResetBreaker {
+            operarius: parsed.operarius.clone(),
+            target: parsed.target.clone(),
+            by: by.name.clone(),
+            at_ms,
+        })
+        .await?;
+    if let Applied::Refused(_) = answer {
+        return Err(ApiError::NotFound {
+            what: format!(
+                "breaker of `{}` on target `{}`",
+                parsed.operarius, parsed.target
+            ),
+        });
+    }
+    let history = state.replica.history();
+    let breaker = history
+        .breakers()
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .into_iter()
+        .find(|b| b.operarius == parsed.operarius && b.target == parsed.target)
+        .ok_or_else(|| ApiError::Internal("the reset breaker is not readable".into()))?;
+    Ok(Json(BreakerView::of(&breaker, at_ms)).into_response())
+}
