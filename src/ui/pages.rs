@@ -164,13 +164,42 @@ fn item(history: &History, a: AlertRecord) -> Result<AlertItem, ApiError> {
     })
 }
 
+/// What every page says above its content: an insecure cluster, a global pause.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Banners {
+    insecure: Option<String>,
+    paused: Option<String>,
+}
+
+impl Banners {
+    fn of(state: &AppState) -> Self {
+        let paused = state
+            .replica
+            .history()
+            .pause()
+            .ok()
+            .filter(|p| p.paused)
+            .map(|p| {
+                format!(
+                    "Remediations are paused (by {} at {}): new ones are queued, not run.",
+                    p.by,
+                    crate::time::format_ms(p.at_ms)
+                )
+            });
+        Self {
+            insecure: state.insecure_cluster.clone(),
+            paused,
+        }
+    }
+}
+
 /// `GET /`: alerts grouped by alertname, filtered and paginated on the server. The
 /// `Server-Timing` header splits the server time into the list and the chart.
 pub async fn alerts(
     State(state): State<AppState>,
     query: Result<Query<AlertsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let insecure = state.insecure_cluster.clone();
+    let banners = Banners::of(&state);
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text(), json!(null)))?;
     let now = now_ms();
     let (filter, before) = query.filter(now)?;
@@ -205,7 +234,7 @@ pub async fn alerts(
         json!({
             "page": "alerts",
             "about": about(),
-            "insecure": insecure,
+            "banners": banners,
             "f": query,
             "ranges": RANGES,
             "groups": groups,
@@ -241,7 +270,7 @@ pub async fn remediation(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Html<String>, ApiError> {
-    let insecure = state.insecure_cluster.clone();
+    let banners = Banners::of(&state);
     let rid = RemediationId(id.clone());
     let (rec, alert) = blocking(state.replica.history(), move |h| {
         let rec = h.remediation(&rid)?.ok_or_else(|| ApiError::NotFound {
@@ -337,7 +366,7 @@ pub async fn remediation(
         json!({
             "page": "remediation",
             "about": about(),
-            "insecure": insecure,
+            "banners": banners,
             "r": view,
             "timeline": timeline,
             "job_yaml": job_yaml,
@@ -451,7 +480,7 @@ fn sample_webhook(defs: &[OperariusDef]) -> String {
 
 /// `GET /operarios`: the replicated catalog and the "try it" form.
 pub async fn operarios(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
-    let insecure = state.insecure_cluster.clone();
+    let banners = Banners::of(&state);
     let (ops, defs) = blocking(state.replica.history(), |h| operarius_cards(&h)).await?;
     render(
         "operarios.html",
@@ -459,7 +488,7 @@ pub async fn operarios(State(state): State<AppState>) -> Result<Html<String>, Ap
             "page": "operarios",
             "live": false,
             "about": about(),
-            "insecure": insecure,
+            "banners": banners,
             "ops": ops,
             "payload": sample_webhook(&defs),
         }),
@@ -482,17 +511,17 @@ pub async fn try_operarios(
     State(state): State<AppState>,
     request: axum::extract::Request,
 ) -> Result<(StatusCode, Html<String>), ApiError> {
-    let insecure = state.insecure_cluster.clone();
+    let banners = Banners::of(&state);
     let body = match crate::http::read_body(&state, request).await {
         Ok(b) => b,
-        Err(e) => return try_page(insecure.clone(), e.status(), "", None, Some(e.to_string())),
+        Err(e) => return try_page(banners.clone(), e.status(), "", None, Some(e.to_string())),
     };
     let form: TryForm = match serde_urlencoded::from_bytes(&body) {
         Ok(f) => f,
         Err(e) => {
             let msg = format!("cannot read the form: {e}");
             return try_page(
-                insecure.clone(),
+                banners.clone(),
                 StatusCode::BAD_REQUEST,
                 "",
                 None,
@@ -503,7 +532,7 @@ pub async fn try_operarios(
     if form.payload.trim().is_empty() {
         let msg = "paste an Alertmanager webhook payload (JSON) first".to_string();
         return try_page(
-            insecure.clone(),
+            banners.clone(),
             StatusCode::BAD_REQUEST,
             &form.payload,
             None,
@@ -512,14 +541,14 @@ pub async fn try_operarios(
     }
     match try_webhook(&state, form.payload.as_bytes()).await {
         Ok(view) => try_page(
-            insecure.clone(),
+            banners.clone(),
             StatusCode::OK,
             &form.payload,
             Some(view),
             None,
         ),
         Err(e @ ApiError::BadRequest { .. }) => try_page(
-            insecure.clone(),
+            banners.clone(),
             StatusCode::BAD_REQUEST,
             &form.payload,
             None,
@@ -530,7 +559,7 @@ pub async fn try_operarios(
 }
 
 fn try_page(
-    insecure: Option<String>,
+    banners: Banners,
     status: StatusCode,
     payload: &str,
     result: Option<TryView>,
@@ -568,7 +597,7 @@ fn try_page(
             "page": "operarios",
             "live": false,
             "about": about(),
-            "insecure": insecure,
+            "banners": banners,
             "payload": payload,
             "result": result,
             "error": error,
@@ -595,7 +624,7 @@ const CLUSTER_REFRESH_MS: u64 = 2000;
 
 /// `GET /cluster`: every node's Raft role, gossip state and replication progress; live.
 pub async fn cluster(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
-    let insecure = state.insecure_cluster.clone();
+    let banners = Banners::of(&state);
     let view = state.cluster.view().await;
     // Lag: entries the node has yet to apply, against the leader's last log index.
     let leader_last = view
@@ -613,7 +642,7 @@ pub async fn cluster(State(state): State<AppState>) -> Result<Html<String>, ApiE
         json!({
             "page": "cluster",
             "about": about(),
-            "insecure": insecure,
+            "banners": banners,
             "c": view,
             "lags": lags,
             "refresh_ms": CLUSTER_REFRESH_MS,

@@ -222,6 +222,18 @@ async fn pause_queues_and_resumes_and_the_breaker_survives_a_restart_until_reset
     assert_eq!(guards["pause"]["paused"], true);
     assert_eq!(guards["pause"]["by"], "loopback");
     assert_eq!(post(alert("GuardSteady", 1)).await, "queued");
+    let page = http
+        .get(url("/"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("id=\"paused-banner\"") && page.contains("paused (by loopback"),
+        "every page says so"
+    );
     let bad = http
         .post(url("/api/guards/pause"))
         .json(&json!({"paused": "yes"}))
@@ -237,6 +249,18 @@ async fn pause_queues_and_resumes_and_the_breaker_survives_a_restart_until_reset
         .await
         .expect("resume");
     assert_eq!(r.status(), StatusCode::OK);
+    let page = http
+        .get(url("/"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        !page.contains("paused-banner"),
+        "the banner goes with the pause"
+    );
     wait_for("the queued run to succeed", Duration::from_secs(30), || {
         let fut = remediations("default/steady");
         async move {
