@@ -467,6 +467,8 @@ async fn main() {
     );
     let tmp = tempfile::tempdir().expect("tempdir");
     let ops = write_operarius(&tmp.path().join("operarios"));
+    // reqwest's rustls backend is compiled in (peer TLS): clients need the process provider.
+    openfero_raft::tls::install_default_provider();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(128)
         .build()

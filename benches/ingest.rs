@@ -77,6 +77,8 @@ async fn main() {
     let ops = tmp.path().join("operarios");
     std::fs::create_dir_all(&ops).expect("mkdir");
     let node = support::Node::start(&ops, &tmp.path().join("data"), 100_000);
+    // reqwest's rustls backend is compiled in (peer TLS): clients need the process provider.
+    openfero_raft::tls::install_default_provider();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(128)
         .build()

@@ -106,6 +106,8 @@ async fn main() {
     std::fs::create_dir_all(&ops).expect("mkdir");
     std::fs::write(ops.join("sample.yaml"), OPERARIUS).expect("operarius");
     let node = support::Node::start(&ops, &tmp.path().join("data"), 200_000);
+    // reqwest's rustls backend is compiled in (peer TLS): clients need the process provider.
+    openfero_raft::tls::install_default_provider();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(120))
         .build()
