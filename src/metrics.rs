@@ -95,6 +95,10 @@ pub struct Metrics {
     /// TLS handshakes that failed or timed out, by listener (`api`, `peer`): strangers without
     /// a cluster certificate, plain HTTP sent to an https port, expired certificates.
     pub tls_handshake_failures: Family<ListenerLabel, Counter>,
+    /// Loop breakers open now (replicated state, read at scrape time), and whether the global
+    /// pause is on.
+    pub breakers_open: Gauge,
+    pub remediations_paused: Gauge,
 }
 
 impl Default for Metrics {
@@ -238,6 +242,18 @@ impl Metrics {
             "Gossip packets dropped: not sealed with an installed key",
             gossip_rejected_packets.clone(),
         );
+        let breakers_open = Gauge::default();
+        r.register(
+            "breakers_open",
+            "Loop breakers open now: their operarius and target are held",
+            breakers_open.clone(),
+        );
+        let remediations_paused = Gauge::default();
+        r.register(
+            "remediations_paused",
+            "1 while the global pause holds remediations back",
+            remediations_paused.clone(),
+        );
         let tls_handshake_failures = Family::<ListenerLabel, Counter>::default();
         r.register(
             "tls_handshake_failures",
@@ -269,6 +285,8 @@ impl Metrics {
             gossip_dead_nodes,
             gossip_rejected_packets,
             tls_handshake_failures,
+            breakers_open,
+            remediations_paused,
         }
     }
 
@@ -342,6 +360,14 @@ pub async fn refresh(metrics: &Metrics, cluster: &crate::cluster::Cluster, probl
                 })
                 .set(counts.get(state).copied().unwrap_or(0));
         }
+    }
+    let now = crate::time::now_ms();
+    if let Ok(breakers) = history.breakers() {
+        let open = breakers.iter().filter(|b| b.is_open(now)).count();
+        metrics.breakers_open.set(as_i64(open as u64));
+    }
+    if let Ok(pause) = history.pause() {
+        metrics.remediations_paused.set(i64::from(pause.paused));
     }
     if let Ok((defs, _)) = history.catalog() {
         let broken = history.broken_operarios().map(|b| b.len()).unwrap_or(0);

@@ -307,6 +307,18 @@ async fn pause_queues_and_resumes_and_the_breaker_survives_a_restart_until_reset
         .expect("json");
     let breaker = &guards["breakers"][0];
     assert_eq!(breaker["open"], true, "{guards}");
+    let metrics = http
+        .get(url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.lines().any(|l| l == "openfero_breakers_open 1"),
+        "the open breaker is visible to whoever scrapes"
+    );
     assert_eq!(breaker["failures"], 2);
     let target = breaker["target"].as_str().expect("target").to_string();
     assert_eq!(target, "namespace=shop,alertname=GuardFlaky,pod=web-1");
