@@ -249,6 +249,9 @@ pub struct ServeArgs {
     /// How long a webhook waits for its commit before answering 503.
     #[arg(long, env = "OPENFERO_WRITE_TIMEOUT_MS", default_value_t = 2000)]
     pub write_timeout_ms: u64,
+    /// sled's page cache in MiB (the process' RSS is larger; see ARCHITECTURE.md).
+    #[arg(long, env = "OPENFERO_SLED_CACHE_CAPACITY_MIB", default_value_t = 16)]
+    pub sled_cache_capacity_mib: u64,
     /// Log filter, in `RUST_LOG` syntax.
     #[arg(long, env = "OPENFERO_LOG", default_value = "info")]
     pub log: String,
@@ -363,6 +366,7 @@ impl ServeArgs {
             election_timeout_max: Duration::from_millis(self.raft_election_max_ms),
             snapshot_every: self.raft_snapshot_every,
             write_timeout: Duration::from_millis(self.write_timeout_ms),
+            cache_capacity: self.sled_cache_capacity_mib.saturating_mul(1024 * 1024),
             peer_tls: self.peer_tls(),
             ..Default::default()
         }
