@@ -26,6 +26,9 @@
 #   BENCH_DIR       work folder (default: a new temporary folder, deleted at the end)
 #   OPENFERO_ARGS   extra flags for every openfero node
 #   DEADLINE        seconds after which the run gives up (default 900)
+#   ONLY_ROWS       the rows to run, 0-3 in the order above (default "0 1 2 3")
+#   BENCH_STRACE    1: run the openfero nodes under strace (seccomp filter, fsync/fdatasync
+#                   only) and print each node's disk syncs per 1 000 acknowledged webhooks
 #   FILL_AT         e.g. "100000 1000000": after the table, keep loading openfero (64
 #                   connections) and print each node's RSS, held alerts and data size each time
 #                   that many webhooks were acknowledged in this phase (raise DEADLINE to match;
@@ -88,6 +91,8 @@ if [[ -z "${BENCH_DIR:-}" ]]; then
 fi
 mkdir -p "$BENCH_DIR"
 PIDS=()
+OF_PIDS=()
+STRACE_PIDS=()
 
 cleanup() {
   local status=$?
@@ -198,8 +203,20 @@ for i in 0 1 2; do
   else
     args+=(--insecure-cluster)
   fi
-  "$OPENFERO_BIN" "${args[@]}" "${extra[@]}" >"$BENCH_DIR/$name.log" 2>&1 &
-  PIDS+=($!)
+  if [[ "${BENCH_STRACE:-0}" == 1 ]]; then
+    strace -f -qq --seccomp-bpf -c -e trace=fdatasync,fsync -o "$BENCH_DIR/$name.strace" \
+      "$OPENFERO_BIN" "${args[@]}" "${extra[@]}" >"$BENCH_DIR/$name.log" 2>&1 &
+    tracer=$!
+    PIDS+=("$tracer")
+    STRACE_PIDS+=("$tracer")
+    wait_until 10 pgrep -P "$tracer" || die "strace started no openfero"
+    OF_PIDS+=("$(pgrep -P "$tracer")")
+    PIDS+=("${OF_PIDS[-1]}")
+  else
+    "$OPENFERO_BIN" "${args[@]}" "${extra[@]}" >"$BENCH_DIR/$name.log" 2>&1 &
+    PIDS+=($!)
+    OF_PIDS+=($!)
+  fi
 done
 
 of_ready() { curl -sf -m 2 "http://${OF_IPS[$1]}:$OF_API_PORT/readyz"; }
@@ -220,26 +237,38 @@ log "openfero: 3 nodes (peer TLS: $BENCH_PEER_TLS), leader ${OF_IPS[$of_leader]}
 # ---------------------------------------------------------------------------------------------
 # Load: wrk with a body made per request.
 
-# A base64 padding (~700 characters) shared by every etcd value; keys and values differ by a
+# Each wrk run gets a distinct alphanumeric prefix as its argument and each of its threads a
+# number, so no two requests of the whole run carry the same key or alert.
+ids_lua='
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function init(args)
+  prefix = args[1] .. "t" .. tid
+  n = 0
+end
+'
+# A base64 padding (700 characters) shared by every etcd value; keys and values differ by a
 # per-request prefix of base64 characters, so every put is distinct and valid base64.
 pad="$(head -c 525 /dev/zero | tr '\0' 'v' | base64 -w0)"
 cat >"$BENCH_DIR/etcd.lua" <<EOF
-local n = 0
-local id = tostring(math.random(1000000, 9999999))
+$ids_lua
 local pad = "$pad"
 request = function()
   n = n + 1
-  local key = string.format("k%07d%08d", tonumber(id), n)
+  local key = string.format("%sn%010d", prefix, n)
+  key = key .. string.rep("A", (4 - #key % 4) % 4)
   local body = '{"key":"' .. key .. '","value":"' .. key .. pad .. '"}'
   return wrk.format("POST", "/v3/kv/put", {["Content-Type"] = "application/json"}, body)
 end
 EOF
-cat >"$BENCH_DIR/openfero.lua" <<'EOF'
-local n = 0
-local id = tostring(math.random(1000000, 9999999))
+printf '%s\n' "$ids_lua" >"$BENCH_DIR/openfero.lua"
+cat >>"$BENCH_DIR/openfero.lua" <<'EOF'
 request = function()
   n = n + 1
-  local pod = string.format("bench-%s-%d", id, n)
+  local pod = string.format("bench-%s-%d", prefix, n)
   local body = '{"version":"4","groupKey":"{}:{alertname=\\"BenchLoad\\"}","truncatedAlerts":0,'
     .. '"status":"firing","receiver":"openfero","groupLabels":{"alertname":"BenchLoad"},'
     .. '"commonLabels":{"alertname":"BenchLoad","namespace":"bench","severity":"warning"},'
@@ -263,10 +292,16 @@ to_ms() {
   }'
 }
 
-# One measured row: arguments are "url connections" pairs, all loaded at once.
+# Webhooks (or puts) acknowledged by the wrk runs whose outputs are named in the arguments.
+acked() {
+  awk '/requests in/ {s += $1} /Non-2xx or 3xx responses:/ {s -= $NF} END {print s + 0}' "$@"
+}
+
+# One measured row: a tag naming its wrk outputs, the wrk script, then "url connections" pairs,
+# all loaded at once.
 row() {
-  local script=$1
-  shift
+  local tag=$1 script=$2
+  shift 2
   local pairs=("$@") pids=() files=() k
   check_deadline
   for ((k = 0; k < ${#pairs[@]}; k += 2)); do
@@ -274,7 +309,7 @@ row() {
     local threads=$((conns < 2 ? 1 : 2))
     # Warm-up (connections, caches), then the measured run.
     timeout $((WARMUP + 10)) wrk -t"$threads" -c"$conns" -d"${WARMUP}s" -s "$script" "$url" \
-      >/dev/null 2>&1 &
+      -- "${tag//-/}w$k" >"$BENCH_DIR/$tag-warmup-$k.out" 2>&1 &
     pids+=($!)
   done
   wait "${pids[@]}" || true
@@ -282,10 +317,10 @@ row() {
   for ((k = 0; k < ${#pairs[@]}; k += 2)); do
     local url=${pairs[$k]} conns=${pairs[$((k + 1))]}
     local threads=$((conns < 2 ? 1 : 2))
-    local f="$BENCH_DIR/wrk-$k.out"
+    local f="$BENCH_DIR/$tag-run-$k.out"
     files+=("$f")
     timeout $((DURATION + 20)) wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency \
-      -s "$script" "$url" >"$f" 2>&1 &
+      -s "$script" "$url" -- "${tag//-/}r$k" >"$f" 2>&1 &
     pids+=($!)
   done
   wait "${pids[@]}" || die "wrk failed: $(cat "${files[@]}")"
@@ -340,7 +375,8 @@ mean_batch() {
 declare -a ROWS=("1 connection to the leader" "1 connection to a follower"
   "16 connections over 3 members" "64 connections over 3 members")
 results=()
-for r in 0 1 2 3; do
+OF_ACKED=0
+for r in ${ONLY_ROWS:-0 1 2 3}; do
   case $r in
   0)
     e_pairs=("http://${ETCD_IPS[$etcd_leader]}:2379$ETCD_URL" 1)
@@ -357,11 +393,12 @@ for r in 0 1 2 3; do
     ;;
   esac
   log "${ROWS[$r]}: etcd"
-  e="$(row "$BENCH_DIR/etcd.lua" "${e_pairs[@]}")"
+  e="$(row "etcd-$r" "$BENCH_DIR/etcd.lua" "${e_pairs[@]}")"
   log "${ROWS[$r]}: openfero"
   leader_before="$(batches "$of_leader")"
   follower_before="$(batches "$of_follower")"
-  o="$(row "$BENCH_DIR/openfero.lua" "${o_pairs[@]}")"
+  o="$(row "of-$r" "$BENCH_DIR/openfero.lua" "${o_pairs[@]}")"
+  OF_ACKED=$((OF_ACKED + $(acked "$BENCH_DIR/of-$r"-*.out)))
   mean="$(mean_batch "$leader_before" "$(batches "$of_leader")")"
   mean+=" / $(mean_batch "$follower_before" "$(batches "$of_follower")")"
   results+=("${ROWS[$r]}|$e|$o|$mean")
@@ -372,7 +409,7 @@ done
 
 load_avg="$(cut -d' ' -f1-3 /proc/loadavg)"
 rss=""
-for pid in "${PIDS[@]:3}"; do
+for pid in "${OF_PIDS[@]}"; do
   rss+="${rss:+ }$(awk '/^VmRSS:/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status" 2>/dev/null || echo "?")"
 done
 printf '\n%s, %s cores, load average %s, openfero peer TLS %s, %ss per row\n\n' \
@@ -391,6 +428,20 @@ for line in "${results[@]}"; do
     "$name" "$er" "$e50" "$e99" "$orps" "$o50" "$o99" "$ratio" "$mean" "$note"
 done
 printf '\nopenfero RSS per node after the run: %s MiB\n' "$rss"
+if ((${#STRACE_PIDS[@]})); then
+  # strace detaches on SIGTERM and writes its counts; the nodes keep running until cleanup.
+  kill -TERM "${STRACE_PIDS[@]}" 2>/dev/null || true
+  for pid in "${STRACE_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  printf '\ndisk syncs (fsync + fdatasync) for %s acknowledged webhooks (warm-up included):\n' \
+    "$OF_ACKED"
+  for i in 0 1 2; do
+    syncs="$(awk '$NF == "fsync" || $NF == "fdatasync" {s += $4} END {print s + 0}' \
+      "$BENCH_DIR/${OF_NAMES[$i]}.strace")"
+    printf '  %s%s: %s, %s per 1 000 webhooks\n' "${OF_NAMES[$i]}" \
+      "$([[ $i == "$of_leader" ]] && echo " (leader)")" "$syncs" \
+      "$(awk -v s="$syncs" -v n="$OF_ACKED" 'BEGIN {printf "%.0f", (n > 0 ? s * 1000 / n : 0)}')"
+  done
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Optional: memory and disk with many alerts.
@@ -398,7 +449,7 @@ printf '\nopenfero RSS per node after the run: %s MiB\n' "$rss"
 report_nodes() {
   local i
   for i in 0 1 2; do
-    local pid=${PIDS[$((3 + i))]} held
+    local pid=${OF_PIDS[$i]} held
     held="$(curl -sf -m 5 "http://${OF_IPS[$i]}:$OF_API_PORT/metrics" |
       awk '$1 == "openfero_alerts_stored" {print $2; exit}')"
     printf '  %s: RSS %s MiB, %s alerts held, data dir %s MiB\n' "${OF_NAMES[$i]}" \
@@ -410,21 +461,22 @@ report_nodes() {
 if [[ -n "${FILL_AT:-}" ]]; then
   read -r -a fill_pairs <<<"$(spread OF_IPS "$OF_API_PORT" 64 "$OF_URL")"
   sent=0
+  fills=0
   for target in $FILL_AT; do
     while ((sent < target)); do
       check_deadline
+      fills=$((fills + 1))
       pids=()
       files=()
       for ((k = 0; k < ${#fill_pairs[@]}; k += 2)); do
         f="$BENCH_DIR/fill-$k.out"
         files+=("$f")
         timeout 40 wrk -t2 -c"${fill_pairs[$((k + 1))]}" -d20s -s "$BENCH_DIR/openfero.lua" \
-          "${fill_pairs[$k]}" >"$f" 2>&1 &
+          "${fill_pairs[$k]}" -- "f${fills}x$k" >"$f" 2>&1 &
         pids+=($!)
       done
       wait "${pids[@]}" || die "wrk failed while filling"
-      n="$(awk '/requests in/ {s += $1} /Non-2xx or 3xx responses:/ {s -= $NF} END {print s + 0}' \
-        "${files[@]}")"
+      n="$(acked "${files[@]}")"
       sent=$((sent + n))
     done
     printf '\nafter %s webhooks acknowledged in this phase (%s, load average %s):\n' \
