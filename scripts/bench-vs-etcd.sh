@@ -42,6 +42,7 @@ BENCH_PEER_TLS="${BENCH_PEER_TLS:-1}"
 DEADLINE="${DEADLINE:-900}"
 OPENFERO_ARGS="${OPENFERO_ARGS:-}"
 START_TIME=$SECONDS
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 ETCD_IPS=(127.0.0.21 127.0.0.22 127.0.0.23)
 OF_IPS=(127.0.0.11 127.0.0.12 127.0.0.13)
@@ -412,8 +413,8 @@ rss=""
 for pid in "${OF_PIDS[@]}"; do
   rss+="${rss:+ }$(awk '/^VmRSS:/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status" 2>/dev/null || echo "?")"
 done
-printf '\n%s, %s cores, load average %s, openfero peer TLS %s, %ss per row\n\n' \
-  "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc)" "$load_avg" \
+printf '\n%s, %s cores, load average %s before the run and %s after (the run included), openfero peer TLS %s, %ss per row\n\n' \
+  "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc)" "$LOAD_BEFORE" "$load_avg" \
   "$([[ "$BENCH_PEER_TLS" == 1 ]] && echo on || echo off)" "$DURATION"
 printf '| load | etcd req/s | etcd p50/p99 ms | openfero req/s | openfero p50/p99 ms | ratio | writes per entry (leader) / per forward (a follower) |\n'
 printf '|---|---|---|---|---|---|---|\n'

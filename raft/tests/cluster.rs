@@ -235,7 +235,10 @@ async fn concurrent_writes_on_leader_and_follower_share_entries_and_get_their_ow
         entries.insert(r.index);
         last = last.max(r.index);
     }
-    assert!(firsts.iter().all(|f| *f == 1), "one first write per key: {firsts:?}");
+    assert!(
+        firsts.iter().all(|f| *f == 1),
+        "one first write per key: {firsts:?}"
+    );
     assert!(
         entries.len() < 2 * EACH,
         "{} writes in {} entries: nothing was batched",
@@ -251,7 +254,10 @@ async fn concurrent_writes_on_leader_and_follower_share_entries_and_get_their_ow
         }
     }
     assert!(nodes[li].node.batch_stats().largest > 1);
-    assert!(nodes[follower].node.batch_stats().largest > 1, "forwards were batched");
+    assert!(
+        nodes[follower].node.batch_stats().largest > 1,
+        "forwards were batched"
+    );
     for n in nodes {
         n.stop().await;
     }
@@ -273,6 +279,10 @@ async fn a_forwarded_command_the_leader_cannot_decode_is_refused_alone() -> anyh
         (vec![7u8, 7, 7], 1u8),
         (good, 1u8),
     ],))?;
+    // With reqwest's rustls backend compiled in (feature `peer-tls`), a default client needs a
+    // process-level provider.
+    #[cfg(feature = "peer-tls")]
+    openfero_raft::tls::install_default_provider();
     let resp = reqwest::Client::new()
         .post(format!("http://{}/raft/propose-batch", leader.addr))
         .header("x-openfero-raft-target", leader.node.id().to_string())
@@ -288,8 +298,16 @@ async fn a_forwarded_command_the_leader_cannot_decode_is_refused_alone() -> anyh
     let answers: Vec<Result<Vec<u8>, WriteError>> =
         openfero_raft::codec::decode(&resp.bytes().await?)?;
     assert_eq!(answers.len(), 4);
-    assert!(matches!(answers[1], Err(WriteError::Codec(_))), "{:?}", answers[1]);
-    assert!(matches!(answers[2], Err(WriteError::Codec(_))), "{:?}", answers[2]);
+    assert!(
+        matches!(answers[1], Err(WriteError::Codec(_))),
+        "{:?}",
+        answers[1]
+    );
+    assert!(
+        matches!(answers[2], Err(WriteError::Codec(_))),
+        "{:?}",
+        answers[2]
+    );
     let first: support::SetResponse =
         openfero_raft::codec::decode(answers[0].as_ref().expect("committed"))?;
     let second: support::SetResponse =
