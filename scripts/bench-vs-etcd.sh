@@ -430,9 +430,10 @@ for line in "${results[@]}"; do
 done
 printf '\nopenfero RSS per node after the run: %s MiB\n' "$rss"
 if ((${#STRACE_PIDS[@]})); then
-  # strace detaches on SIGTERM and writes its counts; the nodes keep running until cleanup.
-  kill -TERM "${STRACE_PIDS[@]}" 2>/dev/null || true
-  for pid in "${STRACE_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # strace writes its counts when its node exits: stop the nodes (SIGTERM, up to 15 s).
+  kill -TERM "${OF_PIDS[@]}" 2>/dev/null || true
+  tracing_ended() { ! kill -0 "$@" 2>/dev/null; }
+  for pid in "${STRACE_PIDS[@]}"; do wait_until 15 tracing_ended "$pid" || true; done
   printf '\ndisk syncs (fsync + fdatasync) for %s acknowledged webhooks (warm-up included):\n' \
     "$OF_ACKED"
   for i in 0 1 2; do
