@@ -452,11 +452,11 @@ report_nodes() {
   local i
   for i in 0 1 2; do
     local pid=${OF_PIDS[$i]} held
-    held="$(curl -sf -m 5 "http://${OF_IPS[$i]}:$OF_API_PORT/metrics" |
-      awk '$1 == "openfero_alerts_stored" {print $2; exit}')"
+    held="$(curl -sf -m 10 "http://${OF_IPS[$i]}:$OF_API_PORT/metrics" |
+      awk '$1 == "openfero_alerts_stored" {print $2; exit}' || true)"
     printf '  %s: RSS %s MiB, %s alerts held, data dir %s MiB\n' "${OF_NAMES[$i]}" \
-      "$(awk '/^VmRSS:/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status")" "${held:-?}" \
-      "$(du -sm "$BENCH_DIR/${OF_NAMES[$i]}" | cut -f1)"
+      "$(awk '/^VmRSS:/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status" || echo "?")" \
+      "${held:-?}" "$(du -sm "$BENCH_DIR/${OF_NAMES[$i]}" | cut -f1 || echo "?")"
   done
 }
 
