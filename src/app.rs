@@ -457,18 +457,22 @@ async fn retention_task(replica: Replica, keep: u64, every: Duration, stop: Canc
         if replica.leader_id().is_none() {
             continue;
         }
-        let live = replica.history().live_alerts().unwrap_or(0);
-        if live <= keep {
-            continue;
-        }
-        let cmd = CommandV1::Prune {
-            keep_alerts: keep,
-            max_remove: PRUNE_BATCH,
-            now_ms: now_ms(),
-        };
-        match replica.propose_local(cmd).await {
-            Ok(r) => info!(answer = ?r, "retention applied"),
-            Err(e) => warn!(error = %e, "retention not applied"),
+        // Step by step until within `keep`: one step per tick would fall behind a sender
+        // faster than PRUNE_BATCH per interval.
+        while replica.history().live_alerts().unwrap_or(0) > keep && !stop.is_cancelled() {
+            let cmd = CommandV1::Prune {
+                keep_alerts: keep,
+                max_remove: PRUNE_BATCH,
+                now_ms: now_ms(),
+            };
+            match replica.propose_local(cmd).await {
+                Ok(crate::remediation::Response::Pruned { alerts: 0, .. }) => break,
+                Ok(r) => tracing::debug!(answer = ?r, "retention applied"),
+                Err(e) => {
+                    warn!(error = %e, "retention not applied");
+                    break;
+                }
+            }
         }
     }
 }

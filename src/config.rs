@@ -249,6 +249,17 @@ pub struct ServeArgs {
     /// How long a webhook waits for its commit before answering 503.
     #[arg(long, env = "OPENFERO_WRITE_TIMEOUT_MS", default_value_t = 2000)]
     pub write_timeout_ms: u64,
+    /// Most webhooks in one Raft entry or forward. 1 writes every webhook as an entry of its
+    /// own, as releases before batching did: use it while a rolling upgrade from such a release
+    /// is under way (their nodes cannot apply batch entries).
+    #[arg(long, env = "OPENFERO_RAFT_BATCH_MAX_WRITES", default_value_t = 256)]
+    pub raft_batch_max_writes: usize,
+    /// Most batches of webhooks proposed or forwarded and not yet committed, per node.
+    #[arg(long, env = "OPENFERO_RAFT_BATCH_IN_FLIGHT", default_value_t = 2)]
+    pub raft_batch_in_flight: usize,
+    /// sled's page cache in MiB (the process' RSS is larger; see ARCHITECTURE.md).
+    #[arg(long, env = "OPENFERO_SLED_CACHE_CAPACITY_MIB", default_value_t = 16)]
+    pub sled_cache_capacity_mib: u64,
     /// Log filter, in `RUST_LOG` syntax.
     #[arg(long, env = "OPENFERO_LOG", default_value = "info")]
     pub log: String,
@@ -363,6 +374,12 @@ impl ServeArgs {
             election_timeout_max: Duration::from_millis(self.raft_election_max_ms),
             snapshot_every: self.raft_snapshot_every,
             write_timeout: Duration::from_millis(self.write_timeout_ms),
+            cache_capacity: self.sled_cache_capacity_mib.saturating_mul(1024 * 1024),
+            batch: openfero_raft::BatchLimits {
+                max_commands: self.raft_batch_max_writes,
+                max_in_flight: self.raft_batch_in_flight,
+                ..Default::default()
+            },
             peer_tls: self.peer_tls(),
             ..Default::default()
         }

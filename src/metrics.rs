@@ -88,6 +88,9 @@ pub struct Metrics {
     pub raft_applied_index: Gauge,
     pub raft_voters: Gauge,
     pub raft_learners: Gauge,
+    pub raft_write_batches: Gauge,
+    pub raft_batched_writes: Gauge,
+    pub raft_largest_write_batch: Gauge,
     pub gossip_live_nodes: Gauge,
     pub gossip_dead_nodes: Gauge,
     /// Gossip packets dropped because they did not open under any installed key.
@@ -224,6 +227,24 @@ impl Metrics {
             "Learners in the Raft membership",
             raft_learners.clone(),
         );
+        let raft_write_batches = Gauge::default();
+        r.register(
+            "raft_write_batches",
+            "Batches of client writes this node proposed or forwarded since start",
+            raft_write_batches.clone(),
+        );
+        let raft_batched_writes = Gauge::default();
+        r.register(
+            "raft_batched_writes",
+            "Client writes in those batches (divided by the batches: the mean batch size)",
+            raft_batched_writes.clone(),
+        );
+        let raft_largest_write_batch = Gauge::default();
+        r.register(
+            "raft_largest_write_batch",
+            "Writes in the largest batch since start",
+            raft_largest_write_batch.clone(),
+        );
         let gossip_live_nodes = Gauge::default();
         r.register(
             "gossip_live_nodes",
@@ -281,6 +302,9 @@ impl Metrics {
             raft_applied_index,
             raft_voters,
             raft_learners,
+            raft_write_batches,
+            raft_batched_writes,
+            raft_largest_write_batch,
             gossip_live_nodes,
             gossip_dead_nodes,
             gossip_rejected_packets,
@@ -333,6 +357,12 @@ pub async fn refresh(metrics: &Metrics, cluster: &crate::cluster::Cluster, probl
         .set(as_i64(s.last_applied.unwrap_or(0)));
     metrics.raft_voters.set(as_i64(s.voters.len() as u64));
     metrics.raft_learners.set(as_i64(s.learners.len() as u64));
+    let batches = replica.raft().batch_stats();
+    metrics.raft_write_batches.set(as_i64(batches.batches));
+    metrics.raft_batched_writes.set(as_i64(batches.commands));
+    metrics
+        .raft_largest_write_batch
+        .set(as_i64(batches.largest));
     metrics.invalid_operarios.set(as_i64(problems as u64));
     let history = replica.history();
     metrics

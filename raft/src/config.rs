@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::batcher::BatchLimits;
 use crate::error::{Error, Result};
 
 /// Settings for one Raft node. `Default` is tuned for Kubernetes and 2-core CI machines rather
@@ -20,6 +21,14 @@ pub struct RaftConfig {
     pub keep_behind_snapshot: u64,
     /// How long a client write may wait for commit before it is reported as `NoQuorum`.
     pub write_timeout: Duration,
+    /// How concurrent writes are coalesced into entries and forwards.
+    pub batch: BatchLimits,
+    /// Most entries in one AppendEntries RPC. openraft 0.9 times an append out after the
+    /// heartbeat interval, so this bounds its bytes (with `batch.max_bytes`) for a follower
+    /// catching up.
+    pub max_payload_entries: u64,
+    /// sled's page cache, in bytes.
+    pub cache_capacity: u64,
     /// Mutual TLS for every call between peers (RPCs and forwarded writes); `None`: plain HTTP.
     #[cfg(feature = "peer-tls")]
     pub peer_tls: Option<crate::tls::PeerTlsConfig>,
@@ -36,6 +45,9 @@ impl Default for RaftConfig {
             snapshot_every: 1000,
             keep_behind_snapshot: 1000,
             write_timeout: Duration::from_secs(2),
+            batch: BatchLimits::default(),
+            max_payload_entries: 32,
+            cache_capacity: crate::store::DEFAULT_CACHE_BYTES,
             #[cfg(feature = "peer-tls")]
             peer_tls: None,
         }
@@ -64,6 +76,21 @@ impl RaftConfig {
                 reason: "must be at least 1".into(),
             });
         }
+        if self.batch.max_commands == 0
+            || self.batch.max_bytes == 0
+            || self.batch.max_in_flight == 0
+        {
+            return Err(Error::Invalid {
+                field: "batch",
+                reason: "every bound must be at least 1".into(),
+            });
+        }
+        if self.max_payload_entries == 0 {
+            return Err(Error::Invalid {
+                field: "max_payload_entries",
+                reason: "must be at least 1".into(),
+            });
+        }
         #[cfg(feature = "peer-tls")]
         if let Some(tls) = &self.peer_tls {
             tls.validate().map_err(|e| Error::Invalid {
@@ -79,6 +106,7 @@ impl RaftConfig {
             install_snapshot_timeout: ms(self.install_snapshot_timeout),
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_every),
             max_in_snapshot_log_to_keep: self.keep_behind_snapshot,
+            max_payload_entries: self.max_payload_entries,
             ..Default::default()
         };
         config.validate().map_err(|e| Error::Invalid {

@@ -22,7 +22,7 @@ pub enum Error {
 }
 
 /// Why a client write was not committed. Callers branch on these.
-#[derive(Debug, Clone, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum WriteError {
     /// This node is not the leader; `leader` is the one it knows of, if any.
     #[error("not the leader (leader: {leader:?})")]

@@ -25,6 +25,8 @@
 // private helpers would only add conversions back and forth.
 #![allow(clippy::result_large_err)]
 
+mod batch;
+mod batcher;
 pub mod codec;
 mod config;
 mod error;
@@ -39,6 +41,7 @@ mod store;
 pub mod tls;
 mod types;
 
+pub use batcher::{BatchLimits, BatchStats};
 pub use config::RaftConfig;
 pub use error::{Error, Result, WriteError};
 pub use identity::{AdoptError, Identity, UuidMismatch};
@@ -49,6 +52,13 @@ pub use proposer::MAX_HOPS;
 pub use state_machine::{ApplyContext, StateMachine};
 pub use store::{open_store, LogStore, SmStore, Store};
 pub use types::{NodeId, NodeInfo, Payload, TypeConfig};
+
+/// The payload of one log entry carrying `commands` (each an encoded application command) as
+/// the write batcher makes it: for application tests that apply a batch through [`SmStore`].
+#[doc(hidden)]
+pub fn batch_payload_for_tests(commands: &[&[u8]]) -> Payload {
+    Payload(batch::encode_entry(commands).expect("test commands are encoded enums"))
+}
 
 /// openraft's `Raft` handle specialised to this crate's type configuration.
 pub type Raft = openraft::Raft<TypeConfig>;

@@ -11,12 +11,14 @@ use openraft::{RaftMetrics, ServerState};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::batch;
+use crate::batcher::{BatchStats, Batcher};
 use crate::codec;
 use crate::config::RaftConfig;
 use crate::error::{Error, Result, WriteError};
 use crate::identity::Identity;
 use crate::kv::KvReader;
-use crate::network::{raft_router, HttpNetworkFactory, PeerClient};
+use crate::network::{raft_router, HttpNetworkFactory, PeerClient, Validate};
 use crate::proposer::{Proposer, MAX_HOPS};
 use crate::state_machine::StateMachine;
 use crate::store::Store;
@@ -46,6 +48,8 @@ struct Inner {
     config: RaftConfig,
     identity: Identity,
     proposer: Proposer,
+    batcher: Batcher,
+    validate: Validate,
     #[cfg(feature = "peer-tls")]
     peer_tls: Option<crate::tls::PeerTls>,
 }
@@ -77,14 +81,16 @@ impl<A: StateMachine> RaftNode<A> {
             Some(c) => Some(crate::tls::PeerTls::load(c.clone())?),
             None => None,
         };
-        let store = Store::open(dir)?;
+        let store = Store::open_with_cache(dir, config.cache_capacity)?;
         let identity = store.identity(&config.cluster_name)?;
         let id = identity.node_id();
         let log = store.log_store()?;
         let sm = store.state_machine(Arc::new(app))?;
         let forward_client = || {
             PeerClient::plain(
-                reqwest::Client::builder().connect_timeout(Duration::from_millis(500)),
+                reqwest::Client::builder()
+                    .connect_timeout(Duration::from_millis(500))
+                    .tcp_nodelay(true),
             )
         };
         #[cfg(feature = "peer-tls")]
@@ -118,6 +124,13 @@ impl<A: StateMachine> RaftNode<A> {
             config.write_timeout,
             forward,
         );
+        let batcher = Batcher::start(proposer.clone(), config.batch);
+        let validate: Validate = Arc::new(|bytes: &[u8]| {
+            batch::check_command(bytes).map_err(|e| e.to_string())?;
+            codec::decode::<A::Command>(bytes)
+                .map(drop)
+                .map_err(|e| format!("a forwarded command does not decode: {e}"))
+        });
         // Keep the identity's view of the membership current (the network consults it).
         let mut metrics = raft.metrics();
         let members_of = identity.clone();
@@ -145,6 +158,8 @@ impl<A: StateMachine> RaftNode<A> {
                 config,
                 identity,
                 proposer,
+                batcher,
+                validate,
                 #[cfg(feature = "peer-tls")]
                 peer_tls,
             }),
@@ -175,7 +190,8 @@ impl<A: StateMachine> RaftNode<A> {
         raft_router(
             self.inner.raft.clone(),
             self.inner.identity.clone(),
-            self.inner.proposer.clone(),
+            self.inner.batcher.clone(),
+            self.inner.validate.clone(),
         )
     }
 
@@ -254,20 +270,32 @@ impl<A: StateMachine> RaftNode<A> {
 
     /// Propose `command` from any node: forwarded to the leader when this node does not lead,
     /// answered once committed. Without a leader within the write timeout: `NoQuorum`.
+    /// Concurrent writes share Raft entries and forwards (see [`crate::batcher`]); each gets
+    /// its own response.
     pub async fn write(&self, command: &A::Command) -> Result<A::Response, WriteError> {
-        self.write_hops(command, 0).await
-    }
-
-    /// Propose `command` on this node only (no forwarding): for side-effect bookkeeping that
-    /// must come from the leader itself.
-    pub async fn write_local(&self, command: &A::Command) -> Result<A::Response, WriteError> {
-        self.write_hops(command, MAX_HOPS).await
-    }
-
-    async fn write_hops(&self, command: &A::Command, hops: u8) -> Result<A::Response, WriteError> {
-        let bytes = codec::encode(command).map_err(|e| WriteError::Codec(e.to_string()))?;
-        let answer = self.inner.proposer.write(bytes, hops).await?;
+        let bytes = Self::encode(command)?;
+        let answer = self.inner.batcher.submit(bytes, 0).await?;
         codec::decode(&answer).map_err(|e| WriteError::Codec(e.to_string()))
+    }
+
+    /// Propose `command` on this node only (no forwarding) and in an entry of its own, in the
+    /// order of this node's `write_local` calls: for side-effect bookkeeping that must come
+    /// from the leader itself.
+    pub async fn write_local(&self, command: &A::Command) -> Result<A::Response, WriteError> {
+        let bytes = Self::encode(command)?;
+        let answer = self.inner.proposer.write(bytes, MAX_HOPS).await?;
+        codec::decode(&answer).map_err(|e| WriteError::Codec(e.to_string()))
+    }
+
+    fn encode(command: &A::Command) -> Result<Vec<u8>, WriteError> {
+        let bytes = codec::encode(command).map_err(|e| WriteError::Codec(e.to_string()))?;
+        batch::check_command(&bytes).map_err(|e| WriteError::Codec(e.to_string()))?;
+        Ok(bytes)
+    }
+
+    /// How this node's writes were batched so far.
+    pub fn batch_stats(&self) -> BatchStats {
+        self.inner.batcher.stats()
     }
 
     /// Metrics stream from openraft.

@@ -179,3 +179,146 @@ async fn three_nodes_elect_replicate_fail_over_and_recover_from_disk() -> anyhow
     }
     Ok(())
 }
+
+/// Three initialised nodes on 127.0.0.{base..base+2}, the leader's position among them.
+async fn three_nodes(
+    dirs: &[tempfile::TempDir],
+    base: usize,
+) -> anyhow::Result<(Vec<TestNode>, usize)> {
+    let mut nodes = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let addr: SocketAddr = format!("127.0.0.{}:0", base + i).parse()?;
+        nodes.push(TestNode::start(dir.path(), addr).await?);
+    }
+    let members: BTreeMap<NodeId, NodeInfo> =
+        nodes.iter().map(|n| (n.node.id(), n.info())).collect();
+    nodes[0].node.initialize(members).await?;
+    let leader = wait_for_leader(&nodes.iter().map(|n| &n.node).collect::<Vec<_>>(), None).await?;
+    let li = nodes
+        .iter()
+        .position(|n| n.node.id() == leader)
+        .context("leader is a member")?;
+    Ok((nodes, li))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_on_leader_and_follower_share_entries_and_get_their_own_responses(
+) -> anyhow::Result<()> {
+    let dirs: Vec<tempfile::TempDir> = (0..3)
+        .map(|_| tempfile::tempdir())
+        .collect::<Result<_, _>>()?;
+    let (nodes, li) = three_nodes(&dirs, 11).await?;
+    let follower = (li + 1) % 3;
+    let index_before = nodes[li].node.status().last_log_index.unwrap_or(0);
+    const EACH: usize = 50;
+    // Each key is written twice at once, from the leader and from a follower: exactly one of
+    // the two sees no previous value, and both name the index of the entry that carried them.
+    let writes = (0..EACH).flat_map(|k| {
+        [li, follower].map(|n| {
+            let node = nodes[n].node.clone();
+            async move {
+                let r = node.write(&set(&format!("key-{k}"), &format!("{n}"))).await;
+                (k, n, r)
+            }
+        })
+    });
+    let answers = futures::future::join_all(writes).await;
+    let mut firsts = vec![0; EACH];
+    let mut entries = std::collections::BTreeSet::new();
+    let mut last = 0;
+    for (k, n, r) in answers {
+        let r = r.with_context(|| format!("write of key-{k} on node {n}"))?;
+        match r.previous.as_deref() {
+            None => firsts[k] += 1,
+            Some(p) => assert!(p == li.to_string() || p == follower.to_string(), "{p}"),
+        }
+        entries.insert(r.index);
+        last = last.max(r.index);
+    }
+    assert!(
+        firsts.iter().all(|f| *f == 1),
+        "one first write per key: {firsts:?}"
+    );
+    assert!(
+        entries.len() < 2 * EACH,
+        "{} writes in {} entries: nothing was batched",
+        2 * EACH,
+        entries.len()
+    );
+    assert!(last - index_before < 2 * EACH as u64);
+    for n in &nodes {
+        wait_applied(&n.node, last).await?;
+        for k in 0..EACH {
+            let v: Option<String> = n.node.reader().get_as(format!("key-{k}").as_bytes())?;
+            assert!(v.is_some(), "key-{k} on node {}", n.node.id());
+        }
+    }
+    assert!(nodes[li].node.batch_stats().largest > 1);
+    assert!(
+        nodes[follower].node.batch_stats().largest > 1,
+        "forwards were batched"
+    );
+    for n in nodes {
+        n.stop().await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_command_the_leader_cannot_decode_is_refused_alone() -> anyhow::Result<()> {
+    let dirs: Vec<tempfile::TempDir> = (0..3)
+        .map(|_| tempfile::tempdir())
+        .collect::<Result<_, _>>()?;
+    let (nodes, li) = three_nodes(&dirs, 21).await?;
+    let leader = &nodes[li];
+    let good = openfero_raft::codec::encode(&set("fwd-good", "1"))?;
+    // A batch as a follower sends it: (command, hops) pairs.
+    let body = openfero_raft::codec::encode(&(vec![
+        (good.clone(), 1u8),
+        (vec![0xFFu8, 1, 2], 1u8),
+        (vec![7u8, 7, 7], 1u8),
+        (good, 1u8),
+    ],))?;
+    // With reqwest's rustls backend compiled in (feature `peer-tls`), a default client needs a
+    // process-level provider.
+    #[cfg(feature = "peer-tls")]
+    openfero_raft::tls::install_default_provider();
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/raft/propose-batch", leader.addr))
+        .header("x-openfero-raft-target", leader.node.id().to_string())
+        .header("x-openfero-raft-cluster", "test")
+        .header(
+            "x-openfero-raft-cluster-uuid",
+            leader.node.cluster_uuid().context("uuid")?,
+        )
+        .body(body)
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 200);
+    let answers: Vec<Result<Vec<u8>, WriteError>> =
+        openfero_raft::codec::decode(&resp.bytes().await?)?;
+    assert_eq!(answers.len(), 4);
+    assert!(
+        matches!(answers[1], Err(WriteError::Codec(_))),
+        "{:?}",
+        answers[1]
+    );
+    assert!(
+        matches!(answers[2], Err(WriteError::Codec(_))),
+        "{:?}",
+        answers[2]
+    );
+    let first: support::SetResponse =
+        openfero_raft::codec::decode(answers[0].as_ref().expect("committed"))?;
+    let second: support::SetResponse =
+        openfero_raft::codec::decode(answers[3].as_ref().expect("committed"))?;
+    assert_eq!(first.previous, None);
+    assert_eq!(second.previous.as_deref(), Some("1"));
+    for n in &nodes {
+        wait_applied(&n.node, second.index).await?;
+    }
+    for n in nodes {
+        n.stop().await;
+    }
+    Ok(())
+}

@@ -893,6 +893,105 @@ async fn same_webhook_posted_to_two_nodes_at_once_creates_one_remediation() {
     assert_eq!(lines, want, "each remediation ran exactly once");
 }
 
+/// A gauge of `node`'s `/metrics`.
+async fn gauge(c: &TestCluster, node: &str, name: &str) -> u64 {
+    let text = c
+        .http
+        .get(c.url(node, "/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no `{name}` in the metrics of {node}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_webhooks_to_leader_and_follower_share_entries_and_each_get_their_own_answer() {
+    let mut c = TestCluster::new(&["n1", "n2", "n3"], ClusterOptions::default());
+    c.start_all();
+    let all = c.running();
+    let formed = c.wait_formed(&all, FORM).await;
+    let leader = formed.leader_name();
+    let follower = formed.followers()[0].clone();
+    const EACH: usize = 40;
+    const REPEATED: usize = 5;
+    // Distinct webhooks to the leader and to a follower at once, and the first few of the
+    // leader's sent to the follower too.
+    let mut sends: Vec<(String, String)> = Vec::new();
+    for k in 0..EACH {
+        sends.push((leader.clone(), format!("pod-l-{k}")));
+        sends.push((follower.clone(), format!("pod-f-{k}")));
+    }
+    for k in 0..REPEATED {
+        sends.push((follower.clone(), format!("pod-l-{k}")));
+    }
+    let answers = futures::future::join_all(sends.iter().map(|(node, pod)| {
+        let body = webhook("Unclaimed", pod, "firing", STARTS_AT);
+        let c = &c;
+        async move { post_until_ok(c, node, &body).await }
+    }))
+    .await;
+
+    // What was stored, on every node: each webhook's event exactly once.
+    let mut pods_of_event: BTreeMap<String, String> = BTreeMap::new();
+    for n in &all {
+        let list = wait_for(
+            &format!("{} events on {n}", 2 * EACH),
+            Duration::from_secs(20),
+            || async {
+                let list = c.get_list(n, "/api/alerts?limit=1000").await?;
+                (list.len() >= 2 * EACH)
+                    .then_some(list.clone())
+                    .ok_or(format!("{} stored", list.len()))
+            },
+        )
+        .await;
+        assert_eq!(list.len(), 2 * EACH, "{n} stored an event twice");
+        let here: BTreeMap<String, String> = list
+            .iter()
+            .map(|a| {
+                let event = a["eventId"].as_str().expect("event id").to_string();
+                let pod = a["labels"]["pod"].as_str().expect("pod label").to_string();
+                (event, pod)
+            })
+            .collect();
+        let pods: BTreeSet<&String> = here.values().collect();
+        assert_eq!(pods.len(), 2 * EACH, "{n}: one event per webhook");
+        if pods_of_event.is_empty() {
+            pods_of_event = here;
+        } else {
+            assert_eq!(here, pods_of_event, "{n} disagrees");
+        }
+    }
+
+    // Each caller got the ids of its own event, whatever batch carried it.
+    let mut recorded: BTreeMap<&str, u64> = BTreeMap::new();
+    for ((node, pod), answer) in sends.iter().zip(&answers) {
+        let (event, _) = ids_of(answer);
+        assert_eq!(
+            pods_of_event.get(&event).map(String::as_str),
+            Some(pod.as_str()),
+            "{node} answered {answer} for {pod}"
+        );
+        *recorded.entry(pod.as_str()).or_default() +=
+            answer["recorded"].as_u64().expect("recorded");
+    }
+    assert!(
+        recorded.values().all(|r| *r == 1),
+        "each event recorded once over all its deliveries: {recorded:?}"
+    );
+
+    // The writes did share entries and forwards.
+    let on_leader = gauge(&c, &leader, "openfero_raft_largest_write_batch").await;
+    let on_follower = gauge(&c, &follower, "openfero_raft_largest_write_batch").await;
+    assert!(on_leader > 1, "largest batch on the leader: {on_leader}");
+    assert!(on_follower > 1, "largest forwarded batch: {on_follower}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 7. Admin API safety.
 

@@ -1,5 +1,6 @@
 //! Raft RPCs over HTTP: bincode bodies on `POST /raft/{append,vote,snapshot}`, plus forwarded
-//! client writes on `POST /raft/propose`.
+//! client writes on `POST /raft/propose-batch` (and `POST /raft/propose`, one write, as nodes
+//! before batching send).
 //!
 //! Every request names its sender, its target node id, the cluster name and (once known) the
 //! cluster uuid in headers. A node that is not the target (an address that now belongs to
@@ -20,7 +21,7 @@ mod server;
 
 pub use client::HttpNetworkFactory;
 pub(crate) use peer_client::PeerClient;
-pub(crate) use server::raft_router;
+pub(crate) use server::{raft_router, Validate};
 
 pub(crate) const HEADER_TARGET: &str = "x-openfero-raft-target";
 pub(crate) const HEADER_CLUSTER: &str = "x-openfero-raft-cluster";

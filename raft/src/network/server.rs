@@ -11,11 +11,17 @@ use serde::Serialize;
 use super::{
     CONTENT_TYPE, HEADER_CLUSTER, HEADER_CLUSTER_UUID, HEADER_FROM, HEADER_TARGET, NOT_A_MEMBER,
 };
+use crate::batcher::Batcher;
 use crate::codec;
+use crate::error::WriteError;
 use crate::identity::{AdoptError, Identity};
-use crate::proposer::{ForwardRequest, Proposer};
+use crate::proposer::{ForwardBatchRequest, ForwardRequest, Results};
 use crate::types::NodeId;
 use crate::Raft;
+
+/// Checks a forwarded command before it joins a batch: one that this node's application
+/// cannot decode is refused alone instead of stopping every replica at apply.
+pub(crate) type Validate = std::sync::Arc<dyn Fn(&[u8]) -> Result<(), String> + Send + Sync>;
 
 /// Largest accepted RPC body (append batches carry whole webhook payloads).
 const MAX_RPC_BYTES: usize = 512 * 1024 * 1024;
@@ -24,21 +30,30 @@ const MAX_RPC_BYTES: usize = 512 * 1024 * 1024;
 struct RpcState {
     raft: Raft,
     identity: Identity,
-    proposer: Proposer,
+    batcher: Batcher,
+    validate: Validate,
 }
 
-/// Routes `POST /raft/{append,vote,snapshot,propose}` for the given node.
-pub(crate) fn raft_router(raft: Raft, identity: Identity, proposer: Proposer) -> Router {
+/// Routes `POST /raft/{append,vote,snapshot,propose,propose-batch}` for the given node.
+/// Forwarded writes join this node's own batches.
+pub(crate) fn raft_router(
+    raft: Raft,
+    identity: Identity,
+    batcher: Batcher,
+    validate: Validate,
+) -> Router {
     let state = RpcState {
         raft,
         identity,
-        proposer,
+        batcher,
+        validate,
     };
     Router::new()
         .route("/raft/append", post(append))
         .route("/raft/vote", post(vote))
         .route("/raft/snapshot", post(snapshot))
         .route("/raft/propose", post(propose))
+        .route("/raft/propose-batch", post(propose_batch))
         // Peers are trusted to send what openraft batches; application limits apply elsewhere.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_RPC_BYTES))
         .with_state(state)
@@ -154,9 +169,30 @@ async fn snapshot(State(state): State<RpcState>, headers: HeaderMap, body: Bytes
     }
 }
 
+/// One forwarded write (what nodes of the release before batching send).
 async fn propose(State(state): State<RpcState>, headers: HeaderMap, body: Bytes) -> Response {
     match admit::<ForwardRequest>(&state, &headers, &body, UuidUse::Match).await {
-        Ok((req, _)) => answer(&state.proposer.write(req.command, req.hops).await),
+        Ok((req, _)) => answer(&write_forwarded(&state, req).await),
         Err(r) => r,
     }
+}
+
+/// Forwarded writes in one call, each answered with its own result, in order.
+async fn propose_batch(State(state): State<RpcState>, headers: HeaderMap, body: Bytes) -> Response {
+    match admit::<ForwardBatchRequest>(&state, &headers, &body, UuidUse::Match).await {
+        Ok((req, _)) => {
+            let writes = req
+                .items
+                .into_iter()
+                .map(|item| write_forwarded(&state, item));
+            let results: Results = futures::future::join_all(writes).await;
+            answer(&results)
+        }
+        Err(r) => r,
+    }
+}
+
+async fn write_forwarded(state: &RpcState, item: ForwardRequest) -> Result<Vec<u8>, WriteError> {
+    (state.validate)(&item.command).map_err(WriteError::Codec)?;
+    state.batcher.submit(item.command, item.hops).await
 }

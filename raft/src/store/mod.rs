@@ -22,8 +22,9 @@ pub(crate) const TREE_SM: &str = "sm";
 pub(crate) const TREE_SNAPSHOT: &str = "snapshot";
 
 const KEY_NODE_ID: &[u8] = b"node_id";
-/// sled's page cache. The alert history lives on disk; this bounds what stays in memory.
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// sled's page cache unless configured. The alert history lives on disk; this bounds what stays
+/// in memory (sled's own accounting: RSS grows past it, see ARCHITECTURE.md).
+pub(crate) const DEFAULT_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// An open node database.
 #[derive(Clone)]
@@ -58,12 +59,17 @@ impl Durability {
 }
 
 impl Store {
-    /// Open (or create) the database in `dir`.
+    /// Open (or create) the database in `dir` with the default page cache.
     pub fn open(dir: &Path) -> Result<Self> {
+        Self::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Open (or create) the database in `dir` with a page cache of `cache_bytes`.
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self> {
         let db = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::HighThroughput)
-            .cache_capacity(CACHE_BYTES)
+            .cache_capacity(cache_bytes)
             .open()?;
         // sled keeps its pages in `<dir>/db`.
         let file = std::fs::OpenOptions::new()

@@ -13,6 +13,7 @@ use openraft::{
 use serde::{Deserialize, Serialize};
 
 use super::{Durability, TREE_SM, TREE_SNAPSHOT};
+use crate::batch::{self, EntryForm};
 use crate::codec;
 use crate::kv::{KvTxn, APP, META};
 use crate::state_machine::{ApplyContext, StateMachine};
@@ -70,6 +71,28 @@ impl<A: StateMachine> SmStore<A> {
         })
     }
 
+    /// Apply one encoded command and encode its response.
+    fn apply_one(
+        &self,
+        txn: &mut KvTxn<'_>,
+        log_id: LogId<NodeId>,
+        bytes: &[u8],
+    ) -> StorageResult<Vec<u8>> {
+        let ctx = ApplyContext {
+            index: log_id.index,
+            term: log_id.leader_id.term,
+            leader: log_id.leader_id.node_id,
+        };
+        let command: A::Command = codec::decode(bytes)
+            .map_err(|e| io_err(ErrorSubject::Apply(log_id), ErrorVerb::Read, e))?;
+        let response = self
+            .app
+            .apply(txn, ctx, command)
+            .map_err(|e| io_err(ErrorSubject::Apply(log_id), ErrorVerb::Write, e))?;
+        codec::encode(&response)
+            .map_err(|e| io_err(ErrorSubject::Apply(log_id), ErrorVerb::Write, e))
+    }
+
     fn read_applied(&self) -> StorageResult<Applied> {
         let applied = match self
             .sm
@@ -119,20 +142,23 @@ impl<A: StateMachine> RaftStateMachine<TypeConfig> for SmStore<A> {
                 EntryPayload::Normal(Payload(bytes)) => {
                     // A command this binary cannot decode must stop the node: skipping it would
                     // make this replica diverge from the others.
-                    let command: A::Command = codec::decode(&bytes)
+                    let form = batch::decode_entry(&bytes)
                         .map_err(|e| io_err(ErrorSubject::Apply(log_id), ErrorVerb::Read, e))?;
-                    let ctx = ApplyContext {
-                        index: log_id.index,
-                        term: log_id.leader_id.term,
-                        leader: log_id.leader_id.node_id,
+                    let response = match form {
+                        EntryForm::Single(command) => self.apply_one(&mut txn, log_id, command)?,
+                        EntryForm::Batch(commands) => {
+                            // In order, in this apply's one sled batch: each command sees the
+                            // writes of the ones before it.
+                            let mut each = Vec::with_capacity(commands.len());
+                            for command in &commands {
+                                each.push(self.apply_one(&mut txn, log_id, command)?);
+                            }
+                            batch::encode_responses(&each).map_err(|e| {
+                                io_err(ErrorSubject::Apply(log_id), ErrorVerb::Write, e)
+                            })?
+                        }
                     };
-                    let response = self
-                        .app
-                        .apply(&mut txn, ctx, command)
-                        .map_err(|e| io_err(ErrorSubject::Apply(log_id), ErrorVerb::Write, e))?;
-                    let encoded = codec::encode(&response)
-                        .map_err(|e| io_err(ErrorSubject::Apply(log_id), ErrorVerb::Write, e))?;
-                    responses.push(Payload(encoded));
+                    responses.push(Payload(response));
                 }
             }
         }

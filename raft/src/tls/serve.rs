@@ -62,6 +62,8 @@ pub async fn serve_tls<T: TlsEndpoint>(
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((tcp, remote)) => {
+                    // Answers (forwarded writes, webhooks) are small: never hold one back for an ACK.
+                    let _ = tcp.set_nodelay(true);
                     connections.spawn(connection(
                         tcp,
                         remote,

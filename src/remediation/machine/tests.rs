@@ -524,3 +524,73 @@ fn the_autopilot_records_who_changed_it_and_old_entries_keep_their_encoding() {
     .expect("encode");
     assert_eq!(new[..2], [0, 9], "SetAutopilotBy is variant 9, the last");
 }
+
+/// Apply `entries` (index, payload) through the raft crate's state machine store, as a replica
+/// does; the decoded response of each entry.
+async fn apply_entries(
+    sm: &mut openfero_raft::SmStore<RemediationMachine>,
+    entries: Vec<(u64, openfero_raft::Payload)>,
+) -> Vec<openfero_raft::Payload> {
+    use openraft::storage::RaftStateMachine;
+    let entries: Vec<openraft::Entry<openfero_raft::TypeConfig>> = entries
+        .into_iter()
+        .map(|(index, payload)| openraft::Entry {
+            log_id: openraft::LogId::new(openraft::CommittedLeaderId::new(1, 7), index),
+            payload: openraft::EntryPayload::Normal(payload),
+        })
+        .collect();
+    sm.apply(entries).await.expect("apply")
+}
+
+fn encoded(c: CommandV1) -> Vec<u8> {
+    openfero_raft::codec::encode(&Command::V1(c)).expect("encode")
+}
+
+fn decoded(bytes: &[u8]) -> Response {
+    openfero_raft::codec::decode(bytes).expect("a response")
+}
+
+#[tokio::test]
+async fn a_batch_entry_applies_in_order_and_records_an_event_repeated_in_it_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _log, mut sm) =
+        openfero_raft::open_store(dir.path(), std::sync::Arc::new(RemediationMachine))
+            .expect("store");
+    // An entry written before batches existed: one command, as bytes of its own.
+    let single = openfero_raft::Payload(encoded(catalog(OP)));
+    let a = encoded(ingest(1_000, &[("a", "firing", "2024-01-01T00:00:00Z")]));
+    let b = encoded(ingest(1_000, &[("b", "firing", "2024-01-01T00:00:00Z")]));
+    let a_again = encoded(ingest(1_001, &[("a", "firing", "2024-01-01T00:00:00Z")]));
+    let batch = openfero_raft::batch_payload_for_tests(&[&a, &b, &a_again]);
+    let out = apply_entries(&mut sm, vec![(1, single), (2, batch)]).await;
+    assert_eq!(
+        decoded(&out[0].0),
+        Response::Done,
+        "the old single entry applied"
+    );
+
+    let each: Vec<Vec<u8>> = openfero_raft::codec::decode(&out[1].0).expect("batch response");
+    let each: Vec<IngestSummary> = each.iter().map(|r| summary(decoded(r))).collect();
+    assert_eq!(each.len(), 3, "one response per command");
+    let (a, b, a_again) = (&each[0].alerts[0], &each[1].alerts[0], &each[2].alerts[0]);
+    assert!(a.new && b.new, "{a:?} {b:?}");
+    assert_ne!(a.event_id, b.event_id);
+    assert!(!a_again.new, "the repeat within the batch is a re-delivery");
+    assert_eq!(a_again.event_id, a.event_id);
+    assert_eq!(a_again.remediations, a.remediations);
+    assert_eq!(
+        a.remediations.len(),
+        1,
+        "the catalog of the earlier entry matched"
+    );
+
+    let history = crate::remediation::History::new(store.reader().expect("reader"));
+    assert_eq!(history.live_alerts().expect("count"), 2);
+    let stored = history.alerts(&Default::default(), 10).expect("alerts");
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert!(stored.iter().all(|r| r.log_index == 2));
+    assert_eq!(
+        history.remediations(None, 10).expect("remediations").len(),
+        2
+    );
+}
