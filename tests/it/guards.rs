@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::cluster_support::{
     get_list, marker_lines, post_alert, seeded_rng, wait_for, ClusterOptions, TestCluster,
 };
-use crate::support::{client, free_port, marker_operarios, OpenferoProcess};
+use crate::support::{client, free_port, get_json, marker_operarios, OpenferoProcess};
 
 const BURST: &str = "GuardBurst";
 
@@ -51,6 +51,25 @@ fn alert(alertname: &str, n: usize) -> Value {
             "startsAt": "2026-12-01T10:00:00Z"
         }]
     })
+}
+
+/// `GET url` as text; panics on a transport error.
+async fn text(http: &reqwest::Client, url: &str) -> String {
+    let r = http
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    r.text().await.expect("text")
+}
+
+/// `POST url` with a JSON body; panics on a transport error.
+async fn send(http: &reqwest::Client, url: &str, body: Value) -> reqwest::Response {
+    http.post(url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"))
 }
 
 /// Remediations of `operarius` as a node lists them.
@@ -204,59 +223,23 @@ async fn pause_queues_and_resumes_and_the_breaker_survives_a_restart_until_reset
     };
 
     // Pause: the webhook is recorded, its remediation waits.
-    let r = http
-        .post(url("/api/guards/pause"))
-        .json(&json!({"paused": true}))
-        .send()
-        .await
-        .expect("pause");
+    let r = send(&http, &url("/api/guards/pause"), json!({"paused": true})).await;
     assert_eq!(r.status(), StatusCode::OK);
-    let guards: Value = http
-        .get(url("/api/guards"))
-        .send()
-        .await
-        .expect("guards")
-        .json()
-        .await
-        .expect("json");
+    let guards: Value = get_json(&http, &url("/api/guards")).await;
     assert_eq!(guards["pause"]["paused"], true);
     assert_eq!(guards["pause"]["by"], "loopback");
     assert_eq!(post(alert("GuardSteady", 1)).await, "queued");
-    let page = http
-        .get(url("/"))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
+    let page = text(&http, &url("/")).await;
     assert!(
         page.contains("id=\"paused-banner\"") && page.contains("paused (by loopback"),
         "every page says so"
     );
-    let bad = http
-        .post(url("/api/guards/pause"))
-        .json(&json!({"paused": "yes"}))
-        .send()
-        .await
-        .expect("post");
+    let bad = send(&http, &url("/api/guards/pause"), json!({"paused": "yes"})).await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     assert!(marker_lines(&marker).is_empty(), "nothing ran while paused");
-    let r = http
-        .post(url("/api/guards/pause"))
-        .json(&json!({"paused": false}))
-        .send()
-        .await
-        .expect("resume");
+    let r = send(&http, &url("/api/guards/pause"), json!({"paused": false})).await;
     assert_eq!(r.status(), StatusCode::OK);
-    let page = http
-        .get(url("/"))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
+    let page = text(&http, &url("/")).await;
     assert!(
         !page.contains("paused-banner"),
         "the banner goes with the pause"
@@ -297,24 +280,10 @@ async fn pause_queues_and_resumes_and_the_breaker_survives_a_restart_until_reset
     let node = OpenferoProcess::start(&data, &ops, port, &[]);
     node.wait_ready(&http).await;
     assert_eq!(post(alert("GuardFlaky", 3)).await, "held");
-    let guards: Value = http
-        .get(url("/api/guards"))
-        .send()
-        .await
-        .expect("guards")
-        .json()
-        .await
-        .expect("json");
+    let guards: Value = get_json(&http, &url("/api/guards")).await;
     let breaker = &guards["breakers"][0];
     assert_eq!(breaker["open"], true, "{guards}");
-    let metrics = http
-        .get(url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = text(&http, &url("/metrics")).await;
     assert!(
         metrics.lines().any(|l| l == "openfero_breakers_open 1"),
         "the open breaker is visible to whoever scrapes"
@@ -324,23 +293,23 @@ async fn pause_queues_and_resumes_and_the_breaker_survives_a_restart_until_reset
     assert_eq!(target, "namespace=shop,alertname=GuardFlaky,pod=web-1");
 
     // An operator resets it: the next alert runs again.
-    let r = http
-        .post(url("/api/guards/breakers/reset"))
-        .json(&json!({"operarius": "default/flaky", "target": target}))
-        .send()
-        .await
-        .expect("reset");
+    let r = send(
+        &http,
+        &url("/api/guards/breakers/reset"),
+        json!({"operarius": "default/flaky", "target": target}),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
     let view: Value = r.json().await.expect("json");
     assert_eq!(view["open"], false);
     assert_eq!(view["resetBy"], "loopback");
     assert_eq!(post(alert("GuardFlaky", 4)).await, "pending");
-    let missing = http
-        .post(url("/api/guards/breakers/reset"))
-        .json(&json!({"operarius": "default/flaky", "target": "nowhere"}))
-        .send()
-        .await
-        .expect("reset");
+    let missing = send(
+        &http,
+        &url("/api/guards/breakers/reset"),
+        json!({"operarius": "default/flaky", "target": "nowhere"}),
+    )
+    .await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     let runs = marker_lines(&marker);
     assert_eq!(

@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use super::tests::{catalog, history, summary, Harness, OP};
+use super::tests::{catalog, history, notification, summary, Harness, OP};
 use super::*;
 use crate::ids::RemediationId;
 use crate::operarios::{BreakerDef, ClusterGuards, GuardsDef, WindowDef};
-use crate::remediation::command::{AlertEvent, Ingest, LeaderId, Notification, Outcome};
+use crate::remediation::command::{AlertEvent, Ingest, LeaderId, Outcome};
 use crate::remediation::record::RemediationState;
 
 const HOUR: i64 = 3_600_000;
@@ -38,17 +38,7 @@ fn alert_with(at_ms: i64, pod: &str, n: u32, status: &str, starts_at: &str) -> C
     CommandV1::IngestAlerts(Ingest {
         received_at_ms: at_ms,
         received_by: 7,
-        notification: Notification {
-            version: "4".into(),
-            group_key: "g".into(),
-            truncated_alerts: 0,
-            status: status.into(),
-            receiver: "r".into(),
-            group_labels: BTreeMap::new(),
-            common_labels: BTreeMap::new(),
-            common_annotations: BTreeMap::new(),
-            external_url: String::new(),
-        },
+        notification: notification(status),
         alerts: vec![AlertEvent {
             fingerprint: format!("fp-{pod}-{n}"),
             status: status.into(),

@@ -79,17 +79,7 @@ fn ingest(at_ms: i64, alerts: &[(&str, &str, &str)]) -> CommandV1 {
     CommandV1::IngestAlerts(Ingest {
         received_at_ms: at_ms,
         received_by: 7,
-        notification: Notification {
-            version: "4".into(),
-            group_key: "g".into(),
-            truncated_alerts: 0,
-            status: "firing".into(),
-            receiver: "r".into(),
-            group_labels: BTreeMap::new(),
-            common_labels: BTreeMap::new(),
-            common_annotations: BTreeMap::new(),
-            external_url: String::new(),
-        },
+        notification: notification("firing"),
         alerts: alerts
             .iter()
             .map(|(pod, status, starts)| AlertEvent {
@@ -106,6 +96,21 @@ fn ingest(at_ms: i64, alerts: &[(&str, &str, &str)]) -> CommandV1 {
             })
             .collect(),
     })
+}
+
+/// A notification of `status` with nothing else set.
+pub(super) fn notification(status: &str) -> Notification {
+    Notification {
+        version: "4".into(),
+        group_key: "g".into(),
+        truncated_alerts: 0,
+        status: status.into(),
+        receiver: "r".into(),
+        group_labels: BTreeMap::new(),
+        common_labels: BTreeMap::new(),
+        common_annotations: BTreeMap::new(),
+        external_url: String::new(),
+    }
 }
 
 pub(super) fn summary(r: Response) -> IngestSummary {
