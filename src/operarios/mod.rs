@@ -4,6 +4,7 @@
 mod broken;
 mod crd;
 mod def;
+mod determinism;
 mod env;
 mod error;
 mod guards;

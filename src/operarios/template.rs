@@ -19,20 +19,29 @@
 //! output scanning is involved. Like Go's `index` (which ignores
 //! `missingkey`), the `index` function returns `""` for a missing map key.
 //!
-//! Known gtmpl differences: `range` over a map does not sort keys, and the
-//! Go builtins `html`, `js`, `slice` are not available.
+//! Known gtmpl differences: the Go builtins `html`, `js`, `slice` are not
+//! available, and `range` over a map and printing a map are refused (gtmpl
+//! iterates maps in a random order, and Jobs are rendered in apply on every
+//! replica: see [`super::determinism`]).
 //!
 //! Guards: gtmpl 0.7.1 loops forever on an unclosed action that ends in
-//! whitespace (`"{{ .a "`) and overflows the stack on recursive
-//! `define`/`template`. Before gtmpl sees a text, [`preflight`] therefore
-//! rejects unclosed actions and the `define`, `template` and `block` actions
-//! (OpenFero templates are single strings, so named templates are of no use).
+//! whitespace (`"{{ .a "`), overflows the stack on recursive
+//! `define`/`template`, and its lexer panics (in its own thread, so the parse
+//! fails with "receiving on a closed channel") when it steps back over a
+//! non-ASCII character inside an action (`{{ .a\u{a0}}}`, `{{ 1€ }}`): it
+//! backs up one byte, not one character. Before gtmpl sees a text,
+//! [`preflight`] therefore rejects unclosed actions, non-ASCII characters in
+//! an action outside quoted strings and comments (label and annotation names
+//! are ASCII; quote others: `index .Labels "größe"`), and the `define`,
+//! `template` and `block` actions (OpenFero templates are single strings, so
+//! named templates are of no use).
 
 use std::collections::{BTreeMap, HashMap};
 
 use gtmpl::{Context, Template, Value};
 use gtmpl_value::FuncError;
 
+use super::determinism;
 use super::error::RenderError;
 use super::selector::AlertContext;
 
@@ -92,9 +101,17 @@ fn preflight(text: &str) -> Result<(), RenderError> {
         message,
     };
     let mut rest = text;
+    let mut actions = Vec::new();
     while let Some(start) = rest.find("{{") {
         let action = &rest[start + 2..];
-        let end = action_end(action).ok_or_else(|| fail("unclosed action".to_owned()))?;
+        let ActionScan { end, stray } =
+            scan_action(action).ok_or_else(|| fail("unclosed action".to_owned()))?;
+        if let Some(c) = stray {
+            return Err(fail(format!(
+                "non-ASCII character `{}` in an action outside a quoted string",
+                c.escape_unicode()
+            )));
+        }
         let inner = action[..end].trim_start();
         let inner = match inner.strip_prefix('-') {
             Some(after) if after.starts_with(char::is_whitespace) => after.trim_start(),
@@ -107,26 +124,48 @@ fn preflight(text: &str) -> Result<(), RenderError> {
         if matches!(keyword.as_str(), "define" | "template" | "block") {
             return Err(fail(format!("`{keyword}` actions are not supported")));
         }
+        if !inner.starts_with("/*") {
+            actions.push(&action[..end]);
+        }
         rest = &action[end + 2..];
     }
-    Ok(())
+    determinism::check(actions).map_err(fail)
 }
 
-/// Byte offset of the `}}` closing an action, skipping quoted strings and a
-/// leading comment.
-fn action_end(action: &str) -> Option<usize> {
+/// Where an action ends, and what in it gtmpl's lexer cannot take.
+struct ActionScan {
+    /// Byte offset of the `}}` closing the action.
+    end: usize,
+    /// The first non-ASCII character outside quoted strings and a leading comment.
+    stray: Option<char>,
+}
+
+/// Finds the `}}` closing an action, skipping quoted strings and a leading
+/// comment; `None` when the action never closes.
+fn scan_action(action: &str) -> Option<ActionScan> {
     let trimmed = action.trim_start_matches(|c: char| c == '-' || c.is_whitespace());
     if trimmed.starts_with("/*") {
         let offset = action.len() - trimmed.len();
         let close = trimmed.find("*/")?;
         let after = offset + close + 2;
-        return action[after..].find("}}").map(|i| after + i);
+        let end = action[after..].find("}}").map(|i| after + i)?;
+        let mut outside = action[..offset].chars().chain(action[after..end].chars());
+        return Some(ActionScan {
+            end,
+            stray: outside.find(|c| !c.is_ascii()),
+        });
     }
     let bytes = action.as_bytes();
+    let mut stray_at = None;
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'}' if bytes.get(i + 1) == Some(&b'}') => return Some(i),
+            b'}' if bytes.get(i + 1) == Some(&b'}') => {
+                return Some(ActionScan {
+                    end: i,
+                    stray: stray_at.and_then(|at: usize| action[at..].chars().next()),
+                })
+            }
             quote @ (b'"' | b'\'' | b'`') => {
                 i += 1;
                 loop {
@@ -137,6 +176,10 @@ fn action_end(action: &str) -> Option<usize> {
                         Some(_) => i += 1,
                     }
                 }
+                i += 1;
+            }
+            b if !b.is_ascii() => {
+                stray_at.get_or_insert(i);
                 i += 1;
             }
             _ => i += 1,
@@ -214,14 +257,29 @@ fn go_index(args: &[Value]) -> Result<Value, FuncError> {
                 .and_then(|i| usize::try_from(i).ok())
                 .and_then(|i| items.get(i).cloned())
                 .ok_or_else(|| FuncError::Generic(format!("index `{n}` out of range")))?,
+            // Kinds, not values: a map's text comes out in a random order (see `determinism`).
             (collection, key) => {
                 return Err(FuncError::Generic(format!(
-                    "cannot index `{collection}` with `{key}`"
+                    "cannot index {} with {}",
+                    kind(collection),
+                    kind(key)
                 )))
             }
         };
     }
     Ok(current)
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Object(_) | Value::Map(_) => "a map",
+        Value::Array(_) => "a list",
+        Value::String(_) => "a string",
+        Value::Number(_) => "a number",
+        Value::Bool(_) => "a bool",
+        Value::Function(_) => "a function",
+        Value::Nil | Value::NoValue => "nil",
+    }
 }
 
 /// Reconstructs the dotted path (e.g. `.Alert.Labels.pod`) of the missing
@@ -445,9 +503,110 @@ mod tests {
         ));
         assert!(check_template("{{ .Labels.pod | printf \"%s\" }}").is_ok());
         assert!(matches!(
-            render("{{ index .HookMessage.Alerts 5 }}"),
+            render("{{ (index .HookMessage.Alerts 5).Status }}"),
             Err(RenderError::Execute { .. })
         ));
+    }
+
+    /// Found by fuzzing the rendering: a `range` over the labels came out in a
+    /// different order at each rendering (gtmpl keeps maps as `HashMap`s with a
+    /// random seed), and Jobs are rendered in apply, so replicas recorded
+    /// different Jobs for one remediation. The same for printing a map.
+    #[test]
+    fn output_that_would_depend_on_map_order_is_refused() {
+        for text in [
+            "{{ range $k, $v := .Labels }}{{ $k }}={{ $v }};{{ end }}",
+            "{{ range .Alert.Annotations }}x{{ end }}",
+            "{{ range . }}x{{ end }}",
+            "{{ .Labels }}",
+            "{{ . }}",
+            "{{ $ }}",
+            "{{ .HookMessage.Alerts }}",
+            "{{ with .Labels }}{{ . }}{{ end }}",
+            "{{ $l := .Alert }}{{ $l }}",
+            "{{ printf \"%x\" .Labels }}",
+            "{{ .Labels | printf \"%v\" }}",
+            "{{ urlquery .HookMessage }}",
+            "{{ index . \"Labels\" }}",
+            "{{ range .HookMessage.Alerts }}{{ . }}{{ end }}",
+            "{{ or .Labels.missing .Labels }}",
+            "{{ lt .Labels 1 }}",
+            "{{ range (index . \"Labels\") }}x{{ end }}",
+        ] {
+            match check_template(text) {
+                Err(RenderError::Parse { message, .. }) => {
+                    assert!(message.contains("random order"), "{text}: {message}")
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        for (text, expected) in [
+            (
+                "{{ range $i, $a := .HookMessage.Alerts }}{{ $i }}:{{ $a.Labels.pod }}{{ end }}",
+                "0:web-1",
+            ),
+            (
+                "{{ range .HookMessage.Alerts }}{{ .Labels.pod }}{{ end }}",
+                "web-1",
+            ),
+            ("{{ with .Labels }}{{ .pod }}{{ end }}", "web-1"),
+            ("{{ with .Labels.pod }}{{ . }}{{ end }}", "web-1"),
+            ("{{ $l := .Labels }}{{ $l.pod }}", "web-1"),
+            ("{{ if .Labels }}{{ len .Labels }}{{ end }}", "3"),
+            ("{{ (index . \"Alert\").Labels.pod }}", "web-1"),
+            ("{{ or .Labels.pod \"x\" }}", "web-1"),
+            ("{{ index .Labels \"pod\" | printf \"%s!\" }}", "web-1!"),
+            (
+                "{{ with .Labels }}{{ .pod }}{{ else }}{{ .Status }}{{ end }}",
+                "web-1",
+            ),
+            ("{{ if eq .Labels .Alert.Labels }}same{{ end }}", "same"),
+        ] {
+            assert_eq!(render(text).as_deref(), Ok(expected), "{text}");
+        }
+        match render("{{ index .Labels 5 }}") {
+            Err(RenderError::Execute { message, .. }) => assert!(
+                message.contains("cannot index a map with a number"),
+                "kinds, not the map's text: {message}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Found by fuzzing the rendering: gtmpl's lexer backs up one byte over a
+    /// multi-byte character, slices inside it and panics in its thread; the
+    /// parse then failed with "receiving on a closed channel" after a panic
+    /// message on stderr (and the fuzzer's panic hook aborted). A non-breaking
+    /// space pasted into an action was enough.
+    #[test]
+    fn non_ascii_in_an_action_is_refused_before_gtmpl_lexes_it() {
+        for text in [
+            "{{ .Labels.pod\u{a0}}}",
+            "{{\u{a0}\u{a0}.Labels.pod }}",
+            "{{ é }}",
+            "{{ 1€ }}",
+            "{{ .Labels.pod€ }}",
+            "{{ range \u{fffd}$k, $v := .Labels }}{{ end }}",
+            "{{- /* c */ é}}",
+        ] {
+            for result in [check_template(text), render(text).map(drop)] {
+                match result {
+                    Err(RenderError::Parse { message, .. }) => assert!(
+                        message.starts_with("non-ASCII character"),
+                        "{text}: {message}"
+                    ),
+                    other => panic!("{text}: {other:?}"),
+                }
+            }
+        }
+        for (text, expected) in [
+            ("{{ \"é\" }}", "é"),
+            ("{{ printf `€%s` .Labels.pod }}", "€web-1"),
+            ("{{ index .Labels \"größe\" }}", ""),
+            ("{{/* é */}}café {{ .Labels.pod }}", "café web-1"),
+        ] {
+            assert_eq!(render(text).as_deref(), Ok(expected), "{text}");
+        }
     }
 
     #[test]
