@@ -113,12 +113,20 @@ fn preflight(text: &str) -> Result<(), RenderError> {
                 c.escape_unicode()
             )));
         }
-        let ActionScan { end, stray } =
-            scan_action(action).ok_or_else(|| fail("unclosed action".to_owned()))?;
+        let ActionScan {
+            end,
+            stray,
+            unquotable,
+        } = scan_action(action).ok_or_else(|| fail("unclosed action".to_owned()))?;
         if let Some(c) = stray {
             return Err(fail(format!(
                 "non-ASCII character `{}` in an action outside a quoted string",
                 c.escape_unicode()
+            )));
+        }
+        if let Some(literal) = unquotable {
+            return Err(fail(format!(
+                "the string {literal} mixes a `\\x`/`\\u` escape (or a `\\` before a non-ASCII character) with non-ASCII characters, which gtmpl cannot unquote: write the characters themselves"
             )));
         }
         let inner = action[..end].trim_start();
@@ -142,16 +150,29 @@ fn preflight(text: &str) -> Result<(), RenderError> {
 }
 
 /// Where an action ends, and what in it gtmpl's lexer cannot take.
-struct ActionScan {
+struct ActionScan<'a> {
     /// Byte offset of the `}}` closing the action.
     end: usize,
     /// The first non-ASCII character outside quoted strings and a leading comment.
     stray: Option<char>,
+    /// The first quoted string gtmpl's unquoting would slice inside a character.
+    unquotable: Option<&'a str>,
+}
+
+/// Whether gtmpl 0.7.1 would slice inside a character unquoting a literal (it unquotes raw
+/// `` `…` `` strings too): after a `\x` or `\u` escape it reads the rest of the string in
+/// fixed byte steps, and after `\` it reads two bytes.
+fn unquotable(literal: &str) -> bool {
+    let escapes = literal
+        .as_bytes()
+        .windows(2)
+        .any(|w| w[0] == b'\\' && (w[1] == b'x' || w[1] == b'u' || !w[1].is_ascii()));
+    escapes && !literal.is_ascii()
 }
 
 /// Finds the `}}` closing an action, skipping quoted strings and a leading
 /// comment; `None` when the action never closes.
-fn scan_action(action: &str) -> Option<ActionScan> {
+fn scan_action(action: &str) -> Option<ActionScan<'_>> {
     let trimmed = action.trim_start_matches(|c: char| c == '-' || c.is_whitespace());
     if trimmed.starts_with("/*") {
         let offset = action.len() - trimmed.len();
@@ -162,10 +183,12 @@ fn scan_action(action: &str) -> Option<ActionScan> {
         return Some(ActionScan {
             end,
             stray: outside.find(|c| !c.is_ascii()),
+            unquotable: None,
         });
     }
     let bytes = action.as_bytes();
     let mut stray_at = None;
+    let mut unquotable_literal = None;
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
@@ -173,9 +196,11 @@ fn scan_action(action: &str) -> Option<ActionScan> {
                 return Some(ActionScan {
                     end: i,
                     stray: stray_at.and_then(|at: usize| action[at..].chars().next()),
+                    unquotable: unquotable_literal,
                 })
             }
             quote @ (b'"' | b'\'' | b'`') => {
+                let start = i;
                 i += 1;
                 loop {
                     match bytes.get(i) {
@@ -186,6 +211,16 @@ fn scan_action(action: &str) -> Option<ActionScan> {
                     }
                 }
                 i += 1;
+                if unquotable_literal.is_none() {
+                    // A `\` before a multi-byte character skips into it: cut at a boundary.
+                    let end = (i..=action.len())
+                        .find(|&e| action.is_char_boundary(e))
+                        .unwrap_or(action.len());
+                    let literal = &action[start..end];
+                    if unquotable(literal) {
+                        unquotable_literal = Some(literal);
+                    }
+                }
             }
             b if !b.is_ascii() => {
                 stray_at.get_or_insert(i);
@@ -587,7 +622,9 @@ mod tests {
     /// parse then failed with "receiving on a closed channel" after a panic
     /// message on stderr (and the fuzzer's panic hook aborted). A non-breaking
     /// space pasted into an action was enough; so was `café{{- .Labels.pod }}`
-    /// (found in the next run: the left trim counts bytes too).
+    /// (found in the next run: the left trim counts bytes too), and then, in
+    /// the parser on the caller's thread (so in apply and in the catalog
+    /// loader), a string with a `\x` escape and a non-ASCII character.
     #[test]
     fn non_ascii_in_an_action_is_refused_before_gtmpl_lexes_it() {
         for text in [
@@ -600,6 +637,11 @@ mod tests {
             "{{- /* c */ é}}",
             "café{{- .Labels.pod }}",
             "é \u{a0}\n{{- .Labels.pod }}",
+            "{{ \"\\x41ab€\" }}",
+            "{{ \"\\u0041a€\" }}",
+            "{{ \"\\é\" }}",
+            "{{ printf \"%s\\x20€\" .Labels.pod }}",
+            "{{ `\\x41ab€` }}",
         ] {
             for result in [check_template(text), render(text).map(drop)] {
                 match result {
@@ -616,6 +658,7 @@ mod tests {
             ("{{ index .Labels \"größe\" }}", ""),
             ("{{/* é */}}café {{ .Labels.pod }}", "café web-1"),
             ("café. {{- .Labels.pod -}} \u{a0}é", "café.web-1é"),
+            ("{{ \"\\x41\\n\" }}{{ \"é\\t\" }}", "A\né\t"),
         ] {
             assert_eq!(render(text).as_deref(), Ok(expected), "{text}");
         }
