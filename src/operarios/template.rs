@@ -117,6 +117,7 @@ fn preflight(text: &str) -> Result<(), RenderError> {
             end,
             stray,
             unquotable,
+            comment,
         } = scan_action(action).ok_or_else(|| fail("unclosed action".to_owned()))?;
         if let Some(c) = stray {
             return Err(fail(format!(
@@ -141,7 +142,7 @@ fn preflight(text: &str) -> Result<(), RenderError> {
         if matches!(keyword.as_str(), "define" | "template" | "block") {
             return Err(fail(format!("`{keyword}` actions are not supported")));
         }
-        if !inner.starts_with("/*") {
+        if !comment {
             actions.push(&action[..end]);
         }
         rest = &action[end + 2..];
@@ -157,6 +158,8 @@ struct ActionScan<'a> {
     stray: Option<char>,
     /// The first quoted string gtmpl's unquoting would slice inside a character.
     unquotable: Option<&'a str>,
+    /// The action is a comment.
+    comment: bool,
 }
 
 /// Whether gtmpl 0.7.1 would slice inside a character unquoting a literal (it unquotes raw
@@ -173,17 +176,20 @@ fn unquotable(literal: &str) -> bool {
 /// Finds the `}}` closing an action, skipping quoted strings and a leading
 /// comment; `None` when the action never closes.
 fn scan_action(action: &str) -> Option<ActionScan<'_>> {
-    let trimmed = action.trim_start_matches(|c: char| c == '-' || c.is_whitespace());
-    if trimmed.starts_with("/*") {
-        let offset = action.len() - trimmed.len();
-        let close = trimmed.find("*/")?;
+    // A comment exactly as gtmpl's lexer sees one: `{{/*` or `{{- /*`, nothing else between.
+    let comment_at = ["/*", "- /*"]
+        .iter()
+        .find(|opening| action.starts_with(*opening))
+        .map(|opening| opening.len() - 2);
+    if let Some(offset) = comment_at {
+        let close = action[offset..].find("*/")?;
         let after = offset + close + 2;
         let end = action[after..].find("}}").map(|i| after + i)?;
-        let mut outside = action[..offset].chars().chain(action[after..end].chars());
         return Some(ActionScan {
             end,
-            stray: outside.find(|c| !c.is_ascii()),
+            stray: action[after..end].chars().find(|c| !c.is_ascii()),
             unquotable: None,
+            comment: true,
         });
     }
     let bytes = action.as_bytes();
@@ -197,6 +203,7 @@ fn scan_action(action: &str) -> Option<ActionScan<'_>> {
                     end: i,
                     stray: stray_at.and_then(|at: usize| action[at..].chars().next()),
                     unquotable: unquotable_literal,
+                    comment: false,
                 })
             }
             quote @ (b'"' | b'\'' | b'`') => {
@@ -624,7 +631,8 @@ mod tests {
     /// space pasted into an action was enough; so was `café{{- .Labels.pod }}`
     /// (found in the next run: the left trim counts bytes too), and then, in
     /// the parser on the caller's thread (so in apply and in the catalog
-    /// loader), a string with a `\x` escape and a non-ASCII character.
+    /// loader), a string with a `\x` escape and a non-ASCII character; and a
+    /// "comment" that gtmpl does not see as one (`{{\v/* é */}}`).
     #[test]
     fn non_ascii_in_an_action_is_refused_before_gtmpl_lexes_it() {
         for text in [
@@ -636,6 +644,7 @@ mod tests {
             "{{ range \u{fffd}$k, $v := .Labels }}{{ end }}",
             "{{- /* c */ é}}",
             "café{{- .Labels.pod }}",
+            "{{\u{b}/* not a comment for gtmpl: é */}}",
             "é \u{a0}\n{{- .Labels.pod }}",
             "{{ \"\\x41ab€\" }}",
             "{{ \"\\u0041a€\" }}",
