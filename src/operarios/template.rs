@@ -56,7 +56,62 @@ pub(crate) fn is_template(text: &str) -> bool {
 fn new_template() -> Template {
     let mut template = Template::default();
     template.add_func("index", go_index);
+    template.add_func("printf", bounded_printf);
     template
+}
+
+/// Widest `printf` width or precision accepted. gtmpl hands them to Rust's `format!`, which
+/// panics above 65 535 (on the rendering thread: in apply), and a format string may come from
+/// a label (`printf .Labels.fmt`).
+const MAX_PRINTF_WIDTH: u64 = 4096;
+
+/// gtmpl's `printf` after checking the format: every width and precision written out and at
+/// most [`MAX_PRINTF_WIDTH`]; no `*` (taken from an argument) and no `[n]` argument indexes.
+fn bounded_printf(args: &[Value]) -> Result<Value, FuncError> {
+    if let Some(Value::String(format)) = args.first() {
+        check_printf_format(format).map_err(FuncError::Generic)?;
+    }
+    gtmpl::funcs::printf(args)
+}
+
+fn check_printf_format(format: &str) -> Result<(), String> {
+    let mut chars = format.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            continue;
+        }
+        while chars.peek().is_some_and(|c| "+-# 0".contains(*c)) {
+            chars.next();
+        }
+        for part in ["width", "precision"] {
+            if part == "precision" {
+                if chars.peek() != Some(&'.') {
+                    break;
+                }
+                chars.next();
+            }
+            match chars.peek() {
+                Some('*') => return Err(format!("printf {part} `*` is not supported")),
+                Some('[') => return Err("printf argument indexes are not supported".into()),
+                _ => {}
+            }
+            let mut value = 0u64;
+            while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+                chars.next();
+                value = value.saturating_mul(10).saturating_add(u64::from(d));
+                if value > MAX_PRINTF_WIDTH {
+                    return Err(format!(
+                        "printf {part} above {MAX_PRINTF_WIDTH} in `{format}`"
+                    ));
+                }
+            }
+        }
+        if chars.peek() == Some(&'[') {
+            return Err("printf argument indexes are not supported".into());
+        }
+        chars.next();
+    }
+    Ok(())
 }
 
 /// Checks that the text parses as a template.
@@ -671,6 +726,33 @@ mod tests {
         ] {
             assert_eq!(render(text).as_deref(), Ok(expected), "{text}");
         }
+    }
+
+    /// Found by fuzzing the rendering: `printf "%-6666666666s"` panicked in Rust's
+    /// `format!` (widths above 65 535) on the rendering thread, that is in apply; and the
+    /// format may be a label's value.
+    #[test]
+    fn printf_widths_are_bounded() {
+        for text in [
+            "{{ .Labels.pod | printf \"%-6666666666s\" }}",
+            "{{ printf \"%.99999f\" 1.5 }}",
+            "{{ printf \"%*d\" 5 1 }}",
+            "{{ printf \"%[2]s\" .Labels.pod .Labels.pod }}",
+            "{{ printf .Labels.fmt 1 }}",
+        ] {
+            let mut alert = alert();
+            alert.labels.insert("fmt".into(), "%99999d".into());
+            match render_template(text, &template_data(&alert)) {
+                Err(RenderError::Execute { message, .. }) => {
+                    assert!(message.contains("printf"), "{text}: {message}")
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            render("{{ printf \"[%-8s|%5.1f|%+d]\" .Labels.pod 2.25 3 }}").as_deref(),
+            Ok("[web-1   |  2.2|+3]")
+        );
     }
 
     #[test]
