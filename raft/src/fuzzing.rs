@@ -1,8 +1,9 @@
 //! Entry points for the fuzz targets in `fuzz/`: not an API (hidden from the docs, changed at
 //! will). Each body that crosses the network between peers is decoded here exactly as its
-//! receiver decodes it: the request bodies of `POST /raft/{append,vote,snapshot,propose}` as
-//! `network::server` does, their answers as `network::client` and the proposer do, and a
-//! received snapshot's bytes as the state machine's `install_snapshot` does.
+//! receiver decodes it: the request bodies of `POST /raft/{append,vote,snapshot,propose,
+//! propose-batch}` as `network::server` does, their answers as `network::client` and the
+//! proposer do, a received snapshot's bytes as the state machine's `install_snapshot` does,
+//! and a replicated entry's payload as apply reads it (`batch::decode_entry`).
 
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
@@ -11,9 +12,10 @@ use openraft::raft::{
 };
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::codec::{self, CodecError};
+use crate::batch::{self, EntryForm, BATCH_TAG, BATCH_V1};
+use crate::codec;
 use crate::error::WriteError;
-use crate::proposer::ForwardRequest;
+use crate::proposer::{ForwardBatchRequest, ForwardRequest};
 use crate::store::SnapshotBody;
 use crate::types::{NodeId, TypeConfig};
 
@@ -30,10 +32,14 @@ pub enum RpcBody {
     SnapshotData,
     ProposeRequest,
     ProposeAnswer,
+    ProposeBatchRequest,
+    ProposeBatchAnswer,
+    /// A log entry's payload (one command or a batch), as apply reads it.
+    EntryPayload,
 }
 
 impl RpcBody {
-    pub const ALL: [RpcBody; 9] = [
+    pub const ALL: [RpcBody; 12] = [
         RpcBody::AppendRequest,
         RpcBody::AppendAnswer,
         RpcBody::VoteRequest,
@@ -43,13 +49,17 @@ impl RpcBody {
         RpcBody::SnapshotData,
         RpcBody::ProposeRequest,
         RpcBody::ProposeAnswer,
+        RpcBody::ProposeBatchRequest,
+        RpcBody::ProposeBatchAnswer,
+        RpcBody::EntryPayload,
     ];
 }
 
 /// Decode `body` as its receiver decodes a `kind`; when it decodes, the value's encoding.
-pub fn decode_and_encode(kind: RpcBody, body: &[u8]) -> Result<Vec<u8>, CodecError> {
-    fn again<T: Serialize + DeserializeOwned>(body: &[u8]) -> Result<Vec<u8>, CodecError> {
-        codec::encode(&codec::decode::<T>(body)?)
+pub fn decode_and_encode(kind: RpcBody, body: &[u8]) -> Result<Vec<u8>, String> {
+    fn again<T: Serialize + DeserializeOwned>(body: &[u8]) -> Result<Vec<u8>, String> {
+        let value: T = codec::decode(body).map_err(|e| e.to_string())?;
+        codec::encode(&value).map_err(|e| e.to_string())
     }
     match kind {
         RpcBody::AppendRequest => again::<AppendEntriesRequest<TypeConfig>>(body),
@@ -65,6 +75,16 @@ pub fn decode_and_encode(kind: RpcBody, body: &[u8]) -> Result<Vec<u8>, CodecErr
         RpcBody::SnapshotData => again::<SnapshotBody>(body),
         RpcBody::ProposeRequest => again::<ForwardRequest>(body),
         RpcBody::ProposeAnswer => again::<Result<Vec<u8>, WriteError>>(body),
+        RpcBody::ProposeBatchRequest => again::<ForwardBatchRequest>(body),
+        RpcBody::ProposeBatchAnswer => again::<Vec<Result<Vec<u8>, WriteError>>>(body),
+        RpcBody::EntryPayload => match batch::decode_entry(body).map_err(|e| e.to_string())? {
+            EntryForm::Single(command) => Ok(command.to_vec()),
+            EntryForm::Batch(commands) => {
+                let mut out = vec![BATCH_TAG, BATCH_V1];
+                out.extend(codec::encode(&commands).map_err(|e| e.to_string())?);
+                Ok(out)
+            }
+        },
     }
 }
 
@@ -194,6 +214,24 @@ pub fn samples() -> Vec<(RpcBody, Vec<u8>)> {
             .iter()
             .map(|a| (RpcBody::ProposeAnswer, enc(a))),
     );
+    let second = ForwardRequest {
+        command: br#"{"V1":{"Finish":{}}}"#.to_vec(),
+        hops: 0,
+    };
+    out.push((
+        RpcBody::ProposeBatchRequest,
+        enc(&ForwardBatchRequest {
+            items: vec![forward, second],
+        }),
+    ));
+    let batch_answer: Vec<Result<Vec<u8>, WriteError>> = propose_answers.into_iter().collect();
+    out.push((RpcBody::ProposeBatchAnswer, enc(&batch_answer)));
+    out.push((RpcBody::EntryPayload, command.to_vec()));
+    let commands: [&[u8]; 2] = [command, b"\x01\x02"];
+    out.push((
+        RpcBody::EntryPayload,
+        batch::encode_entry(&commands).expect("commands without the batch tag"),
+    ));
     out
 }
 
