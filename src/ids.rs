@@ -5,7 +5,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Alertmanager's alert fingerprint: a stable hash of the alert's label set (16 hex digits).
+/// An alert's fingerprint: the sender's identity of the alert. Alertmanager's is a stable hash
+/// of the label set (16 hex digits), computed the same way when a sender gives none; another
+/// sender's own value is kept verbatim (any text).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Fingerprint(pub String);
 

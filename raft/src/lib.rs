@@ -30,6 +30,8 @@ mod batcher;
 pub mod codec;
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod identity;
 mod kv;
 mod network;

@@ -357,6 +357,38 @@ mod tests {
         );
     }
 
+    /// Settles what an earlier fuzzing run reported: a webhook with a leap-second `startsAt` and
+    /// a free-form `fingerprint`. The timestamp was a defect (two canonical texts for one Unix
+    /// instant, see `alerts::normalize_time`); the fingerprint is not: it is the sender's own
+    /// identity of the alert (Alertmanager's is its 16-digit hash of the labels, other senders
+    /// have their own), kept verbatim so that re-deliveries are recognised. It is only ever
+    /// hashed with NUL-terminated parts (the other parts never hold a NUL), put after the
+    /// operarius key and a NUL in a cooldown key (DNS names hold none), an annotation value and
+    /// escaped page text; its size is bounded by the body limit.
+    #[test]
+    fn a_leap_second_and_a_senders_own_fingerprint_round_trip() {
+        let body = br#"{"status": "firing", "alerts": [{"labels": {"alertname": "A"},
+            "startsAt": "2026-12-31T23:59:60.5-00:30", "fingerprint": "sender id: 42\n\u0000"}]}"#;
+        let hook = parse_webhook(body, 0).expect("accepted");
+        let a = &hook.alerts[0];
+        assert_eq!(a.starts_at, "2027-01-01T00:30:00.500Z");
+        assert_eq!(a.fingerprint, "sender id: 42\n\0");
+        assert_ne!(
+            a.fingerprint,
+            fingerprint_of(&a.labels).0,
+            "kept, not recomputed"
+        );
+        let json = serde_json::to_vec(&hook).expect("serialises");
+        assert_eq!(parse_webhook(&json, 1).expect("re-parses"), hook);
+        let same_instant = String::from_utf8_lossy(body)
+            .replace("2026-12-31T23:59:60.5-00:30", "2027-01-01T00:30:00.5Z");
+        let again = parse_webhook(same_instant.as_bytes(), 0).expect("accepted");
+        let event = |a: &Alert| {
+            crate::ids::EventId::derive(&a.fingerprint(), &a.starts_at, a.status.as_str())
+        };
+        assert_eq!(event(&again.alerts[0]), event(a), "one instant, one event");
+    }
+
     #[test]
     fn common_labels_without_alerts_are_one_alert() {
         let body =

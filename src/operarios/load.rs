@@ -150,20 +150,39 @@ pub fn load_paths(paths: &[PathBuf], default_namespace: &str) -> LoadReport {
                 continue;
             }
         };
-        for (document, body) in split_documents(&text) {
-            load_document(
-                &file,
-                document,
-                body,
-                default_namespace,
-                &mut origin,
-                &mut report,
-            );
-        }
+        load_file_text(&file, &text, default_namespace, &mut origin, &mut report);
     }
     report.operarios.sort_by_key(|d| d.key());
     report.broken.sort_by_key(|b| b.key());
     report
+}
+
+/// Loads the text of one file as [`load_paths`] loads each file it reads; `file` only names it
+/// in problems.
+pub fn load_text(file: &Path, text: &str, default_namespace: &str) -> LoadReport {
+    let mut report = LoadReport::default();
+    load_file_text(
+        file,
+        text,
+        default_namespace,
+        &mut BTreeMap::new(),
+        &mut report,
+    );
+    report.operarios.sort_by_key(|d| d.key());
+    report.broken.sort_by_key(|b| b.key());
+    report
+}
+
+fn load_file_text(
+    file: &Path,
+    text: &str,
+    default_namespace: &str,
+    origin: &mut BTreeMap<String, (PathBuf, usize)>,
+    report: &mut LoadReport,
+) {
+    for (document, body) in split_documents(text) {
+        load_document(file, document, body, default_namespace, origin, report);
+    }
 }
 
 fn problem(file: &Path, document: usize, name: Option<String>, message: String) -> Problem {
@@ -547,6 +566,22 @@ mod tests {
         );
         let changed = load_paths(&[two.path().to_path_buf()], "of");
         assert_ne!(first.fingerprint(), changed.fingerprint());
+    }
+
+    #[test]
+    fn load_text_reads_one_file_as_load_paths_does() {
+        let text = format!(
+            "{}---\n{}---\nkey: [unclosed\n",
+            operarius("one", "A"),
+            operarius("one", "B")
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = write(dir.path(), "ops.yaml", &text);
+        let from_text = load_text(&file, &text, "of");
+        assert_eq!(from_text, load_paths(std::slice::from_ref(&file), "of"));
+        assert_eq!(from_text.operarios.len(), 1);
+        let docs: Vec<usize> = from_text.problems.iter().map(|p| p.document).collect();
+        assert_eq!(docs, vec![1, 2], "{:?}", from_text.problems);
     }
 
     #[test]

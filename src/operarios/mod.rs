@@ -4,6 +4,7 @@
 mod broken;
 mod crd;
 mod def;
+mod determinism;
 mod env;
 mod error;
 mod guards;
@@ -23,7 +24,7 @@ pub use guards::{
     format_duration_ms, parse_duration_ms, BreakerDef, BreakerSpec, BudgetSpec, ClusterGuards,
     ConcurrencySpec, GuardsDef, TargetSpec, WindowDef,
 };
-pub use load::{catalog_fingerprint, load_paths, LoadReport, Problem, Skipped};
+pub use load::{catalog_fingerprint, load_paths, load_text, LoadReport, Problem, Skipped};
 pub use matcher::{parse_matchers, MatchOp, MatcherDef};
 pub use model::{
     AlertSelector, Deduplication, Operarius, OperariusSpec, OperariusStatus, API_VERSION, KIND,

@@ -19,20 +19,31 @@
 //! output scanning is involved. Like Go's `index` (which ignores
 //! `missingkey`), the `index` function returns `""` for a missing map key.
 //!
-//! Known gtmpl differences: `range` over a map does not sort keys, and the
-//! Go builtins `html`, `js`, `slice` are not available.
+//! Known gtmpl differences: the Go builtins `html`, `js`, `slice` are not
+//! available, and `range` over a map and printing a map are refused (gtmpl
+//! iterates maps in a random order, and Jobs are rendered in apply on every
+//! replica: see [`super::determinism`]).
 //!
 //! Guards: gtmpl 0.7.1 loops forever on an unclosed action that ends in
-//! whitespace (`"{{ .a "`) and overflows the stack on recursive
-//! `define`/`template`. Before gtmpl sees a text, [`preflight`] therefore
-//! rejects unclosed actions and the `define`, `template` and `block` actions
-//! (OpenFero templates are single strings, so named templates are of no use).
+//! whitespace (`"{{ .a "`), overflows the stack on recursive
+//! `define`/`template`, and its lexer panics (in its own thread, so the parse
+//! fails with "receiving on a closed channel") when it steps back over a
+//! non-ASCII character inside an action (`{{ .a\u{a0}}}`, `{{ 1€ }}`): it
+//! backs up one byte, not one character; a `{{-` right after a non-ASCII
+//! character (`café{{- .a }}`) makes it trim one byte too many in the same way.
+//! Before gtmpl sees a text, [`preflight`] therefore rejects unclosed actions,
+//! non-ASCII characters in an action outside quoted strings and comments
+//! (label and annotation names are ASCII; quote others:
+//! `index .Labels "größe"`), a `{{-` after one, and the `define`,
+//! `template` and `block` actions (OpenFero templates are single strings, so
+//! named templates are of no use).
 
 use std::collections::{BTreeMap, HashMap};
 
 use gtmpl::{Context, Template, Value};
 use gtmpl_value::FuncError;
 
+use super::determinism;
 use super::error::RenderError;
 use super::selector::AlertContext;
 
@@ -45,7 +56,62 @@ pub(crate) fn is_template(text: &str) -> bool {
 fn new_template() -> Template {
     let mut template = Template::default();
     template.add_func("index", go_index);
+    template.add_func("printf", bounded_printf);
     template
+}
+
+/// Widest `printf` width or precision accepted. gtmpl hands them to Rust's `format!`, which
+/// panics above 65 535 (on the rendering thread: in apply), and a format string may come from
+/// a label (`printf .Labels.fmt`).
+const MAX_PRINTF_WIDTH: u64 = 4096;
+
+/// gtmpl's `printf` after checking the format: every width and precision written out and at
+/// most [`MAX_PRINTF_WIDTH`]; no `*` (taken from an argument) and no `[n]` argument indexes.
+fn bounded_printf(args: &[Value]) -> Result<Value, FuncError> {
+    if let Some(Value::String(format)) = args.first() {
+        check_printf_format(format).map_err(FuncError::Generic)?;
+    }
+    gtmpl::funcs::printf(args)
+}
+
+fn check_printf_format(format: &str) -> Result<(), String> {
+    let mut chars = format.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            continue;
+        }
+        while chars.peek().is_some_and(|c| "+-# 0".contains(*c)) {
+            chars.next();
+        }
+        for part in ["width", "precision"] {
+            if part == "precision" {
+                if chars.peek() != Some(&'.') {
+                    break;
+                }
+                chars.next();
+            }
+            match chars.peek() {
+                Some('*') => return Err(format!("printf {part} `*` is not supported")),
+                Some('[') => return Err("printf argument indexes are not supported".into()),
+                _ => {}
+            }
+            let mut value = 0u64;
+            while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+                chars.next();
+                value = value.saturating_mul(10).saturating_add(u64::from(d));
+                if value > MAX_PRINTF_WIDTH {
+                    return Err(format!(
+                        "printf {part} above {MAX_PRINTF_WIDTH} in `{format}`"
+                    ));
+                }
+            }
+        }
+        if chars.peek() == Some(&'[') {
+            return Err("printf argument indexes are not supported".into());
+        }
+        chars.next();
+    }
+    Ok(())
 }
 
 /// Checks that the text parses as a template.
@@ -92,9 +158,33 @@ fn preflight(text: &str) -> Result<(), RenderError> {
         message,
     };
     let mut rest = text;
+    let mut actions = Vec::new();
     while let Some(start) = rest.find("{{") {
         let action = &rest[start + 2..];
-        let end = action_end(action).ok_or_else(|| fail("unclosed action".to_owned()))?;
+        let before = rest[..start].trim_end().chars().next_back();
+        if let Some(c) = before.filter(|c| action.starts_with("- ") && !c.is_ascii()) {
+            return Err(fail(format!(
+                "`{{{{-` after the non-ASCII character `{}`: put an ASCII character between them or drop the `-`",
+                c.escape_unicode()
+            )));
+        }
+        let ActionScan {
+            end,
+            stray,
+            unquotable,
+            comment,
+        } = scan_action(action).ok_or_else(|| fail("unclosed action".to_owned()))?;
+        if let Some(c) = stray {
+            return Err(fail(format!(
+                "non-ASCII character `{}` in an action outside a quoted string",
+                c.escape_unicode()
+            )));
+        }
+        if let Some(literal) = unquotable {
+            return Err(fail(format!(
+                "the string {literal} mixes a `\\x`/`\\u` escape (or a `\\` before a non-ASCII character) with non-ASCII characters, which gtmpl cannot unquote: write the characters themselves"
+            )));
+        }
         let inner = action[..end].trim_start();
         let inner = match inner.strip_prefix('-') {
             Some(after) if after.starts_with(char::is_whitespace) => after.trim_start(),
@@ -107,27 +197,72 @@ fn preflight(text: &str) -> Result<(), RenderError> {
         if matches!(keyword.as_str(), "define" | "template" | "block") {
             return Err(fail(format!("`{keyword}` actions are not supported")));
         }
+        if !comment {
+            actions.push(&action[..end]);
+        }
         rest = &action[end + 2..];
     }
-    Ok(())
+    determinism::check(actions).map_err(fail)
 }
 
-/// Byte offset of the `}}` closing an action, skipping quoted strings and a
-/// leading comment.
-fn action_end(action: &str) -> Option<usize> {
-    let trimmed = action.trim_start_matches(|c: char| c == '-' || c.is_whitespace());
-    if trimmed.starts_with("/*") {
-        let offset = action.len() - trimmed.len();
-        let close = trimmed.find("*/")?;
+/// Where an action ends, and what in it gtmpl's lexer cannot take.
+struct ActionScan<'a> {
+    /// Byte offset of the `}}` closing the action.
+    end: usize,
+    /// The first non-ASCII character outside quoted strings and a leading comment.
+    stray: Option<char>,
+    /// The first quoted string gtmpl's unquoting would slice inside a character.
+    unquotable: Option<&'a str>,
+    /// The action is a comment.
+    comment: bool,
+}
+
+/// Whether gtmpl 0.7.1 would slice inside a character unquoting a literal (it unquotes raw
+/// `` `…` `` strings too): after a `\x` or `\u` escape it reads the rest of the string in
+/// fixed byte steps, and after `\` it reads two bytes.
+fn unquotable(literal: &str) -> bool {
+    let escapes = literal
+        .as_bytes()
+        .windows(2)
+        .any(|w| w[0] == b'\\' && (w[1] == b'x' || w[1] == b'u' || !w[1].is_ascii()));
+    escapes && !literal.is_ascii()
+}
+
+/// Finds the `}}` closing an action, skipping quoted strings and a leading
+/// comment; `None` when the action never closes.
+fn scan_action(action: &str) -> Option<ActionScan<'_>> {
+    // A comment exactly as gtmpl's lexer sees one: `{{/*` or `{{- /*`, nothing else between.
+    let comment_at = ["/*", "- /*"]
+        .iter()
+        .find(|opening| action.starts_with(*opening))
+        .map(|opening| opening.len() - 2);
+    if let Some(offset) = comment_at {
+        let close = action[offset..].find("*/")?;
         let after = offset + close + 2;
-        return action[after..].find("}}").map(|i| after + i);
+        let end = action[after..].find("}}").map(|i| after + i)?;
+        return Some(ActionScan {
+            end,
+            stray: action[after..end].chars().find(|c| !c.is_ascii()),
+            unquotable: None,
+            comment: true,
+        });
     }
     let bytes = action.as_bytes();
+    let mut stray_at = None;
+    let mut unquotable_literal = None;
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'}' if bytes.get(i + 1) == Some(&b'}') => return Some(i),
+            b'}' if bytes.get(i + 1) == Some(&b'}') => {
+                return Some(ActionScan {
+                    end: i,
+                    stray: stray_at.and_then(|at: usize| action[at..].chars().next()),
+                    unquotable: unquotable_literal,
+                    comment: false,
+                })
+            }
             quote @ (b'"' | b'\'' | b'`') => {
+                let start = i;
                 i += 1;
                 loop {
                     match bytes.get(i) {
@@ -137,6 +272,20 @@ fn action_end(action: &str) -> Option<usize> {
                         Some(_) => i += 1,
                     }
                 }
+                i += 1;
+                if unquotable_literal.is_none() {
+                    // A `\` before a multi-byte character skips into it: cut at a boundary.
+                    let end = (i..=action.len())
+                        .find(|&e| action.is_char_boundary(e))
+                        .unwrap_or(action.len());
+                    let literal = &action[start..end];
+                    if unquotable(literal) {
+                        unquotable_literal = Some(literal);
+                    }
+                }
+            }
+            b if !b.is_ascii() => {
+                stray_at.get_or_insert(i);
                 i += 1;
             }
             _ => i += 1,
@@ -214,14 +363,29 @@ fn go_index(args: &[Value]) -> Result<Value, FuncError> {
                 .and_then(|i| usize::try_from(i).ok())
                 .and_then(|i| items.get(i).cloned())
                 .ok_or_else(|| FuncError::Generic(format!("index `{n}` out of range")))?,
+            // Kinds, not values: a map's text comes out in a random order (see `determinism`).
             (collection, key) => {
                 return Err(FuncError::Generic(format!(
-                    "cannot index `{collection}` with `{key}`"
+                    "cannot index {} with {}",
+                    kind(collection),
+                    kind(key)
                 )))
             }
         };
     }
     Ok(current)
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Object(_) | Value::Map(_) => "a map",
+        Value::Array(_) => "a list",
+        Value::String(_) => "a string",
+        Value::Number(_) => "a number",
+        Value::Bool(_) => "a bool",
+        Value::Function(_) => "a function",
+        Value::Nil | Value::NoValue => "nil",
+    }
 }
 
 /// Reconstructs the dotted path (e.g. `.Alert.Labels.pod`) of the missing
@@ -445,9 +609,150 @@ mod tests {
         ));
         assert!(check_template("{{ .Labels.pod | printf \"%s\" }}").is_ok());
         assert!(matches!(
-            render("{{ index .HookMessage.Alerts 5 }}"),
+            render("{{ (index .HookMessage.Alerts 5).Status }}"),
             Err(RenderError::Execute { .. })
         ));
+    }
+
+    /// Found by fuzzing the rendering: a `range` over the labels came out in a
+    /// different order at each rendering (gtmpl keeps maps as `HashMap`s with a
+    /// random seed), and Jobs are rendered in apply, so replicas recorded
+    /// different Jobs for one remediation. The same for printing a map.
+    #[test]
+    fn output_that_would_depend_on_map_order_is_refused() {
+        for text in [
+            "{{ range $k, $v := .Labels }}{{ $k }}={{ $v }};{{ end }}",
+            "{{ range .Alert.Annotations }}x{{ end }}",
+            "{{ range . }}x{{ end }}",
+            "{{ .Labels }}",
+            "{{ . }}",
+            "{{ $ }}",
+            "{{ .HookMessage.Alerts }}",
+            "{{ with .Labels }}{{ . }}{{ end }}",
+            "{{ $l := .Alert }}{{ $l }}",
+            "{{ printf \"%x\" .Labels }}",
+            "{{ .Labels | printf \"%v\" }}",
+            "{{ urlquery .HookMessage }}",
+            "{{ index . \"Labels\" }}",
+            "{{ range .HookMessage.Alerts }}{{ . }}{{ end }}",
+            "{{ or .Labels.missing .Labels }}",
+            "{{ lt .Labels 1 }}",
+            "{{ range (index . \"Labels\") }}x{{ end }}",
+        ] {
+            match check_template(text) {
+                Err(RenderError::Parse { message, .. }) => {
+                    assert!(message.contains("random order"), "{text}: {message}")
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        for (text, expected) in [
+            (
+                "{{ range $i, $a := .HookMessage.Alerts }}{{ $i }}:{{ $a.Labels.pod }}{{ end }}",
+                "0:web-1",
+            ),
+            (
+                "{{ range .HookMessage.Alerts }}{{ .Labels.pod }}{{ end }}",
+                "web-1",
+            ),
+            ("{{ with .Labels }}{{ .pod }}{{ end }}", "web-1"),
+            ("{{ with .Labels.pod }}{{ . }}{{ end }}", "web-1"),
+            ("{{ $l := .Labels }}{{ $l.pod }}", "web-1"),
+            ("{{ if .Labels }}{{ len .Labels }}{{ end }}", "3"),
+            ("{{ (index . \"Alert\").Labels.pod }}", "web-1"),
+            ("{{ or .Labels.pod \"x\" }}", "web-1"),
+            ("{{ index .Labels \"pod\" | printf \"%s!\" }}", "web-1!"),
+            (
+                "{{ with .Labels }}{{ .pod }}{{ else }}{{ .Status }}{{ end }}",
+                "web-1",
+            ),
+            ("{{ if eq .Labels .Alert.Labels }}same{{ end }}", "same"),
+        ] {
+            assert_eq!(render(text).as_deref(), Ok(expected), "{text}");
+        }
+        match render("{{ index .Labels 5 }}") {
+            Err(RenderError::Execute { message, .. }) => assert!(
+                message.contains("cannot index a map with a number"),
+                "kinds, not the map's text: {message}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Found by fuzzing the rendering: gtmpl's lexer backs up one byte over a
+    /// multi-byte character, slices inside it and panics in its thread; the
+    /// parse then failed with "receiving on a closed channel" after a panic
+    /// message on stderr (and the fuzzer's panic hook aborted). A non-breaking
+    /// space pasted into an action was enough; so was `café{{- .Labels.pod }}`
+    /// (found in the next run: the left trim counts bytes too), and then, in
+    /// the parser on the caller's thread (so in apply and in the catalog
+    /// loader), a string with a `\x` escape and a non-ASCII character; and a
+    /// "comment" that gtmpl does not see as one (`{{\v/* é */}}`).
+    #[test]
+    fn non_ascii_in_an_action_is_refused_before_gtmpl_lexes_it() {
+        for text in [
+            "{{ .Labels.pod\u{a0}}}",
+            "{{\u{a0}\u{a0}.Labels.pod }}",
+            "{{ é }}",
+            "{{ 1€ }}",
+            "{{ .Labels.pod€ }}",
+            "{{ range \u{fffd}$k, $v := .Labels }}{{ end }}",
+            "{{- /* c */ é}}",
+            "café{{- .Labels.pod }}",
+            "{{\u{b}/* not a comment for gtmpl: é */}}",
+            "é \u{a0}\n{{- .Labels.pod }}",
+            "{{ \"\\x41ab€\" }}",
+            "{{ \"\\u0041a€\" }}",
+            "{{ \"\\é\" }}",
+            "{{ printf \"%s\\x20€\" .Labels.pod }}",
+            "{{ `\\x41ab€` }}",
+        ] {
+            for result in [check_template(text), render(text).map(drop)] {
+                match result {
+                    Err(RenderError::Parse { message, .. }) => {
+                        assert!(message.contains("non-ASCII character"), "{text}: {message}")
+                    }
+                    other => panic!("{text}: {other:?}"),
+                }
+            }
+        }
+        for (text, expected) in [
+            ("{{ \"é\" }}", "é"),
+            ("{{ printf `€%s` .Labels.pod }}", "€web-1"),
+            ("{{ index .Labels \"größe\" }}", ""),
+            ("{{/* é */}}café {{ .Labels.pod }}", "café web-1"),
+            ("café. {{- .Labels.pod -}} \u{a0}é", "café.web-1é"),
+            ("{{ \"\\x41\\n\" }}{{ \"é\\t\" }}", "A\né\t"),
+        ] {
+            assert_eq!(render(text).as_deref(), Ok(expected), "{text}");
+        }
+    }
+
+    /// Found by fuzzing the rendering: `printf "%-6666666666s"` panicked in Rust's
+    /// `format!` (widths above 65 535) on the rendering thread, that is in apply; and the
+    /// format may be a label's value.
+    #[test]
+    fn printf_widths_are_bounded() {
+        for text in [
+            "{{ .Labels.pod | printf \"%-6666666666s\" }}",
+            "{{ printf \"%.99999f\" 1.5 }}",
+            "{{ printf \"%*d\" 5 1 }}",
+            "{{ printf \"%[2]s\" .Labels.pod .Labels.pod }}",
+            "{{ printf .Labels.fmt 1 }}",
+        ] {
+            let mut alert = alert();
+            alert.labels.insert("fmt".into(), "%99999d".into());
+            match render_template(text, &template_data(&alert)) {
+                Err(RenderError::Execute { message, .. }) => {
+                    assert!(message.contains("printf"), "{text}: {message}")
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            render("{{ printf \"[%-8s|%5.1f|%+d]\" .Labels.pod 2.25 3 }}").as_deref(),
+            Ok("[web-1   |  2.2|+3]")
+        );
     }
 
     #[test]

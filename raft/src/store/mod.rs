@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 pub use log::LogStore;
 pub use sm::SmStore;
+pub(crate) use sm::SnapshotBody;
 
 use crate::error::Result;
 use crate::kv::KvReader;

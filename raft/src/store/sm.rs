@@ -46,8 +46,8 @@ fn snap_err(verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageErro
 
 /// What a snapshot's bytes hold: every application key/value pair at its last log id.
 #[derive(Serialize, Deserialize)]
-struct SnapshotBody {
-    kv: Vec<(Vec<u8>, Vec<u8>)>,
+pub(crate) struct SnapshotBody {
+    pub(crate) kv: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// openraft's state machine over sled, applying commands through the application's
