@@ -188,7 +188,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         None => Catalog::load(vec![args.operarios.clone()], &args.namespace),
     }
     .counting(metrics.operarius_sync_errors.clone())
-    .with_cluster_guards(args.cluster_guards());
+    .with_cluster_guards(args.cluster_guards()?);
     let shutdown = CancellationToken::new();
     let work = shutdown.child_token();
     let mut tasks = Vec::new();

@@ -15,7 +15,7 @@ use crate::operarios::{
     catalog_fingerprint, load_paths, BrokenOperarius, ClusterGuards, GuardsDef, OperariusDef,
     Problem,
 };
-use crate::remediation::CommandV1;
+use crate::remediation::{CommandV1, StoredGuards};
 use crate::replica::{ProposeError, Replica};
 
 struct Loaded {
@@ -71,10 +71,12 @@ impl Catalog {
         }
     }
 
-    /// Replicate these cluster-wide budgets when this node leads (`--budget-global`,
-    /// `--budget-per-namespace`).
+    /// Replicate these cluster-wide guard rails when this node leads (`--budget-global`,
+    /// `--budget-per-namespace`, `--mode`, `--policy-file`); the policy's problems are reported
+    /// with the operarios'.
     pub fn with_cluster_guards(mut self, cluster: ClusterGuards) -> Self {
         self.cluster = Arc::new(cluster);
+        self.reload();
         self
     }
 
@@ -121,7 +123,10 @@ impl Catalog {
             return false;
         }
         let missing: Vec<&PathBuf> = self.paths.iter().filter(|p| !p.exists()).collect();
-        let report = load_paths(&self.paths, &self.namespace);
+        let mut report = load_paths(&self.paths, &self.namespace);
+        if let Some(policy) = &self.cluster.policy {
+            report.check_policy(policy);
+        }
         let fingerprint = report.fingerprint();
         let mut loaded = self.loaded.lock().expect("catalog lock poisoned");
         if loaded.fingerprint == fingerprint
@@ -252,10 +257,22 @@ impl Catalog {
             return Ok(());
         }
         info!(operarios = guards.len(), "replicating guard rails");
-        replica
-            .propose_local(CommandV1::SyncGuards { guards, cluster })
-            .await
-            .map(|_| ())
+        let wanted = StoredGuards {
+            operarios: guards,
+            cluster,
+        };
+        // Without controls, in the first release's shape: nodes of that release keep applying.
+        let command = match wanted.as_v1() {
+            Some(v1) => CommandV1::SyncGuards {
+                guards: v1.operarios,
+                cluster: v1.cluster,
+            },
+            None => CommandV1::SyncRails {
+                guards: wanted.operarios,
+                cluster: wanted.cluster,
+            },
+        };
+        replica.propose_local(command).await.map(|_| ())
     }
 }
 

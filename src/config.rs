@@ -82,6 +82,9 @@ pub struct ValidateArgs {
     /// Namespace assumed for operarios that name none.
     #[arg(long, default_value = "default")]
     pub namespace: String,
+    /// Also check every Job template against this policy (as `serve --policy-file`).
+    #[arg(long)]
+    pub policy_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -95,6 +98,10 @@ pub enum ExecutorKind {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+fn parse_mode(s: &str) -> Result<crate::operarios::Mode, String> {
+    crate::operarios::Mode::parse(s)
 }
 
 fn parse_window(s: &str) -> Result<crate::operarios::WindowDef, String> {
@@ -140,6 +147,16 @@ pub struct ServeArgs {
     /// Budget per alert namespace (the `namespace` label), as `--budget-global`.
     #[arg(long, env = "OPENFERO_BUDGET_PER_NAMESPACE", value_delimiter = ',', value_parser = parse_window)]
     pub budget_per_namespace: Vec<crate::operarios::WindowDef>,
+    /// Overrides every operarius' `spec.mode`: `shadow` or `dry-run` for a safe rollout
+    /// (decisions recorded, no Job created), `enforce` to force every operarius on. Unset: each
+    /// operarius' own mode. The leader's flag is replicated.
+    #[arg(long, env = "OPENFERO_MODE", value_parser = parse_mode)]
+    pub mode: Option<crate::operarios::Mode>,
+    /// Policy on the rendered Jobs (YAML: allowedImages, allowedServiceAccounts,
+    /// allowedNamespaces, maxActiveDeadlineSeconds, forbid*; README "Guard rails"). A Job that
+    /// breaks it is `refused`. The leader's policy is replicated.
+    #[arg(long, env = "OPENFERO_POLICY_FILE")]
+    pub policy_file: Option<PathBuf>,
     /// Alerts kept in the replicated history (older ones are pruned through Raft).
     #[arg(long, env = "OPENFERO_RETENTION_ALERTS", default_value_t = 10_000)]
     pub retention_alerts: u64,
@@ -396,16 +413,22 @@ impl ServeArgs {
     }
 
     /// The cluster-wide budgets of the flags.
-    pub fn cluster_guards(&self) -> crate::operarios::ClusterGuards {
+    pub fn cluster_guards(&self) -> anyhow::Result<crate::operarios::ClusterGuards> {
         let sorted = |v: &[crate::operarios::WindowDef]| {
             let mut v = v.to_vec();
             v.sort();
             v
         };
-        crate::operarios::ClusterGuards {
+        let policy = match &self.policy_file {
+            Some(path) => Some(crate::operarios::load_policy(path).map_err(anyhow::Error::msg)?),
+            None => None,
+        };
+        Ok(crate::operarios::ClusterGuards {
             global: sorted(&self.budget_global),
             per_namespace: sorted(&self.budget_per_namespace),
-        }
+            mode: self.mode,
+            policy,
+        })
     }
 
     /// The API listener's certificate and key, when both are given.

@@ -373,16 +373,7 @@ pub async fn refresh(metrics: &Metrics, cluster: &crate::cluster::Cluster, probl
         for r in &recent {
             *counts.entry(r.state.as_str()).or_insert(0i64) += 1;
         }
-        for state in [
-            "pending",
-            "running",
-            "succeeded",
-            "failed",
-            "skipped",
-            "interrupted",
-            "queued",
-            "held",
-        ] {
+        for state in crate::remediation::RemediationState::ALL.map(|s| s.as_str()) {
             metrics
                 .remediations_by_state
                 .get_or_create(&StateLabel {

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use crate::config::ValidateArgs;
-use crate::operarios::load_paths;
+use crate::operarios::{load_paths, load_policy};
 
 /// Print every skipped document and every problem (file, document index, name, message) and a
 /// summary; returns whether all operarios were valid. Documents of other kinds (the RBAC of an
@@ -16,7 +16,16 @@ pub fn validate(args: &ValidateArgs, out: &mut impl Write) -> std::io::Result<bo
             ok = false;
         }
     }
-    let report = load_paths(&args.paths, &args.namespace);
+    let mut report = load_paths(&args.paths, &args.namespace);
+    if let Some(path) = &args.policy_file {
+        match load_policy(path) {
+            Ok(policy) => report.check_policy(&policy),
+            Err(e) => {
+                writeln!(out, "{e}")?;
+                ok = false;
+            }
+        }
+    }
     for skipped in &report.skipped {
         writeln!(out, "{skipped}")?;
     }

@@ -170,6 +170,13 @@ impl KvReader {
         Ok(self.tree.get(app_key(key))?.map(|v| v.to_vec()))
     }
 
+    /// A transaction over the applied state whose writes are never committed (dropping it
+    /// discards them): the read side runs apply's own decision code to say what *would*
+    /// happen, and nothing changes.
+    pub fn rehearsal(&self) -> KvTxn<'_> {
+        KvTxn::new(&self.tree)
+    }
+
     pub fn get_as<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, KvError> {
         match self.get(key)? {
             Some(bytes) => Ok(Some(codec::decode(&bytes)?)),

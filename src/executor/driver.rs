@@ -235,6 +235,13 @@ impl Executor {
         if let Backend::Kubernetes(k) = &self.backend {
             self.report_skipped(epoch, k).await;
         }
+        // Approvals nobody gave in time: expired by the leader's clock, decided in apply.
+        let now = now_ms();
+        if self.replica.history().approvals_due(now).unwrap_or(false) {
+            self.replica
+                .propose_local(CommandV1::ExpireApprovals { at_ms: now })
+                .await?;
+        }
         let open = self
             .replica
             .history()
@@ -554,13 +561,20 @@ impl Executor {
         };
         for rec in recent {
             epoch.events_cursor = rec.seq;
-            // Decided in apply without ever starting: skipped by a cooldown, or failed because
-            // the operarius is invalid or its template cannot be rendered for the alert.
+            // Decided in apply without ever starting: skipped by a cooldown, failed because
+            // the operarius is invalid or its template cannot be rendered for the alert, held
+            // or queued by the guard rails, refused by the policy, rehearsed, or waiting for
+            // an operator.
             let (warning, kind) = match rec.state {
                 RemediationState::Skipped => (false, "Skipped"),
                 RemediationState::Failed if rec.started_at_ms.is_none() => {
                     (true, "RemediationFailed")
                 }
+                RemediationState::Held => (true, "Held"),
+                RemediationState::Queued => (false, "Queued"),
+                RemediationState::Refused => (true, "RefusedByPolicy"),
+                RemediationState::DryRun => (false, "DryRun"),
+                RemediationState::AwaitingApproval => (false, "AwaitingApproval"),
                 _ => continue,
             };
             let (ns, name) = split_key(&rec.operarius);

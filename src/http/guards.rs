@@ -1,9 +1,9 @@
 //! `/api/guards`: the global pause and the loop breakers, visible to viewers and changed by
-//! operators. Changes are replicated commands carrying the caller's identity and the
+//! operators; approvals of remediations (`/api/remediations/{id}/approve|deny`). Changes are replicated commands carrying the caller's identity and the
 //! proposer's clock, accepted on any node (forwarded to the leader by Raft).
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
@@ -219,4 +219,109 @@ pub async fn reset_breaker(
         .find(|b| b.operarius == parsed.operarius && b.target == parsed.target)
         .ok_or_else(|| ApiError::Internal("the reset breaker is not readable".into()))?;
     Ok(Json(BreakerView::of(&breaker, at_ms)).into_response())
+}
+
+/// A remediation after an operator's decision.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionView {
+    pub id: String,
+    /// `pending`, `queued` or `held` after an approval (the limits still apply), `denied`
+    /// after a denial.
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+async fn decide(
+    state: AppState,
+    by: Identity,
+    id: String,
+    approve: bool,
+) -> Result<Response, ApiError> {
+    let rid = crate::ids::RemediationId(id.clone());
+    let history = state.replica.history();
+    if history
+        .remediation(&rid)
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .is_none()
+    {
+        return Err(ApiError::NotFound {
+            what: format!("remediation `{id}`"),
+        });
+    }
+    tracing::info!(remediation = %id, approve, by = %by.name, "approval decision");
+    let answer = state
+        .replica
+        .propose(CommandV1::Decide {
+            id: rid.clone(),
+            approve,
+            by: by.name,
+            at_ms: crate::time::now_ms(),
+        })
+        .await?;
+    if let Applied::Refused(why) = answer {
+        return Err(ApiError::Conflict(why));
+    }
+    let rec = state
+        .replica
+        .history()
+        .remediation(&rid)
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .ok_or_else(|| ApiError::Internal("the decided remediation is not readable".into()))?;
+    Ok(Json(DecisionView {
+        id,
+        state: rec.state.as_str().to_owned(),
+        reason: rec.reason,
+    })
+    .into_response())
+}
+
+/// Approve a remediation awaiting approval (`spec.approval: required`): it is admitted through
+/// the budgets, breaker and concurrency limits now, and runs once.
+#[utoipa::path(
+    post,
+    path = "/api/remediations/{id}/approve",
+    tag = "guards",
+    params(("id" = String, Path, description = "Remediation id")),
+    security((), ("bearer" = []), ("basic" = [])),
+    responses(
+        (status = 200, description = "Approved, replicated with the caller's identity and time", body = DecisionView),
+        (status = 401, description = "Credentials missing or wrong", body = ErrorBody),
+        (status = 403, description = "The caller is not an operator", body = ErrorBody),
+        (status = 404, description = "No such remediation", body = ErrorBody),
+        (status = 409, description = "Not awaiting approval (already decided, expired, or never asked)", body = ErrorBody),
+        (status = 503, description = "No leader or no quorum", body = ErrorBody),
+    )
+)]
+pub async fn approve(
+    State(state): State<AppState>,
+    Extension(by): Extension<Identity>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    decide(state, by, id, true).await
+}
+
+/// Deny a remediation awaiting approval: it never runs (final state `denied`).
+#[utoipa::path(
+    post,
+    path = "/api/remediations/{id}/deny",
+    tag = "guards",
+    params(("id" = String, Path, description = "Remediation id")),
+    security((), ("bearer" = []), ("basic" = [])),
+    responses(
+        (status = 200, description = "Denied, replicated with the caller's identity and time", body = DecisionView),
+        (status = 401, description = "Credentials missing or wrong", body = ErrorBody),
+        (status = 403, description = "The caller is not an operator", body = ErrorBody),
+        (status = 404, description = "No such remediation", body = ErrorBody),
+        (status = 409, description = "Not awaiting approval (already decided, expired, or never asked)", body = ErrorBody),
+        (status = 503, description = "No leader or no quorum", body = ErrorBody),
+    )
+)]
+pub async fn deny(
+    State(state): State<AppState>,
+    Extension(by): Extension<Identity>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    decide(state, by, id, false).await
 }

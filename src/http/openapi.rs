@@ -34,6 +34,8 @@ pub const SWAGGER_ASSETS: &str = "/swagger/dist";
         guards::guards,
         guards::pause,
         guards::reset_breaker,
+        guards::approve,
+        guards::deny,
         api::healthz,
         api::readyz,
         api::metrics,

@@ -348,10 +348,17 @@ pub struct TryAlertView {
     pub event_id: String,
     /// The labels matching sees: the common labels overlaid by the alert's own.
     pub labels: BTreeMap<String, String>,
-    /// `runs`, `noMatch`, `onlyDisabled`, `skipped` (cooldown), `failed` (invalid operarius or
-    /// template) or
+    /// `runs`, `noMatch`, `onlyDisabled`, `skipped` (cooldown, or openfero's own Job),
+    /// `failed` (invalid operarius or template), `queued`, `held` (budget or breaker),
+    /// `refused` (policy), `dryRun` (mode dry-run or shadow), `awaitingApproval`, or
     /// `alreadyRecorded` (a re-delivery changes nothing).
     pub verdict: String,
+    /// Why, as apply would record it (for the selected operarius), or why nothing matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// When nothing matches: the operarius that came closest (`namespace/name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closest: Option<String>,
     /// The verdict in words.
     pub summary: String,
     /// Sequence number of the recorded alert when the event is already recorded.
@@ -390,6 +397,11 @@ impl From<Preview> for TryView {
     }
 }
 
+/// The reason apply would record for the selected candidate, if it would record one.
+fn decided_reason(c: &crate::remediation::CandidatePreview) -> Option<&str> {
+    c.decision.as_ref().and_then(|(_, r)| r.as_deref())
+}
+
 impl From<AlertPreview> for TryAlertView {
     fn from(a: AlertPreview) -> Self {
         let verdict = a.verdict();
@@ -399,11 +411,30 @@ impl From<AlertPreview> for TryAlertView {
                 "already recorded (alert #{}): a re-delivery changes nothing",
                 a.recorded_seq.unwrap_or(0)
             ),
-            (Verdict::NoMatch, _) => "no operarius matches".to_string(),
+            (Verdict::NoMatch, _) => match &a.closest {
+                Some((key, why)) => format!("no operarius matches; closest is {key}: {why}"),
+                None => "no operarius matches (the catalog is empty)".to_string(),
+            },
             (Verdict::OnlyDisabled, _) => "only disabled operarios match: nothing runs".to_string(),
-            (Verdict::Skipped, Some(c)) => {
-                format!("skipped: {}", c.cooldown.as_deref().unwrap_or("cooldown"))
-            }
+            (Verdict::Skipped, Some(c)) => format!(
+                "skipped: {}",
+                decided_reason(c)
+                    .or(c.cooldown.as_deref())
+                    .unwrap_or("cooldown")
+            ),
+            (
+                Verdict::Queued
+                | Verdict::Held
+                | Verdict::Refused
+                | Verdict::DryRun
+                | Verdict::AwaitingApproval,
+                Some(c),
+            ) => format!(
+                "{} {}: {}",
+                c.operarius,
+                verdict.code(),
+                decided_reason(c).unwrap_or("")
+            ),
             (Verdict::Failed, Some(c)) => match &c.rendered {
                 Err(e @ crate::operarios::RenderError::InvalidOperarius { .. }) => {
                     format!("{} claims the alert and fails: {e}", c.operarius)
@@ -414,8 +445,16 @@ impl From<AlertPreview> for TryAlertView {
             (_, Some(c)) => format!("{} runs Job {}", c.operarius, c.job_name),
             (_, None) => verdict.code().to_string(),
         };
+        let why = match (verdict, a.selected()) {
+            (Verdict::NoMatch, _) => a.closest.as_ref().map(|(_, why)| why.clone()),
+            (_, Some(c)) => decided_reason(c).map(str::to_owned),
+            _ => None,
+        };
+        let closest = a.closest.as_ref().map(|(key, _)| key.clone());
         let labels = a.alert.effective_labels();
         Self {
+            why,
+            closest,
             alertname: labels.get("alertname").cloned().unwrap_or_default(),
             status: a.alert.status,
             fingerprint: a.alert.fingerprint,

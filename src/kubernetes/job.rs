@@ -12,7 +12,7 @@ use crate::remediation::RemediationRecord;
 /// Jobs are kept this long after finishing unless the template says otherwise.
 pub const DEFAULT_TTL_AFTER_FINISHED: i32 = 3600;
 /// Deadline of a Job whose template sets none.
-pub const DEFAULT_ACTIVE_DEADLINE: i64 = 600;
+pub const DEFAULT_ACTIVE_DEADLINE: i64 = crate::operarios::DEFAULT_ACTIVE_DEADLINE_SECS;
 
 /// Why a Job could not be made to exist.
 #[derive(Debug, thiserror::Error)]

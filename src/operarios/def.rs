@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::batch::v1::JobTemplateSpec;
 use serde::{Deserialize, Serialize};
 
+use super::controls::controls_def;
 use super::error::RenderError;
 use super::guards::{guards_def, GuardsDef};
 use super::matcher::{parse_matchers, MatcherDef};
@@ -58,12 +59,28 @@ impl OperariusDef {
 impl Operarius {
     /// The guard rails of the spec, validated (defaults when it sets none).
     pub fn guards(&self) -> Result<GuardsDef, Vec<String>> {
-        guards_def(
+        let (mut def, mut problems) = match guards_def(
             &self.spec.budgets,
             self.spec.target.as_ref(),
             self.spec.concurrency.as_ref(),
             self.spec.breaker.as_ref(),
-        )
+        ) {
+            Ok(def) => (def, Vec::new()),
+            Err(problems) => (GuardsDef::default(), problems),
+        };
+        controls_def(
+            self.spec.mode,
+            self.spec.approval,
+            self.spec.approval_ttl.as_deref(),
+            self.spec.self_remediation,
+            &mut def,
+            &mut problems,
+        );
+        if problems.is_empty() {
+            Ok(def)
+        } else {
+            Err(problems)
+        }
     }
 
     /// Validates the object and converts it to its plain form. Every problem

@@ -12,6 +12,9 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::controls::Mode;
+use super::policy::PolicyDef;
+
 /// Labels that make the default target: one pod's alert of one name.
 pub const DEFAULT_TARGET_LABELS: [&str; 3] = ["namespace", "alertname", "pod"];
 /// Remediations of one target at once, unless the operarius says otherwise.
@@ -146,6 +149,12 @@ pub struct GuardsDef {
     pub per_target: u32,
     pub per_operarius: Option<u32>,
     pub breaker: Option<BreakerDef>,
+    /// `spec.mode` (`controls.rs`).
+    pub mode: Mode,
+    /// `spec.approval: required`: how long a remediation waits for an operator.
+    pub approval_ttl_ms: Option<i64>,
+    /// `spec.selfRemediation`: may remediate alerts about openfero's own Jobs and pods.
+    pub self_remediation: bool,
 }
 
 impl Default for GuardsDef {
@@ -156,7 +165,52 @@ impl Default for GuardsDef {
             per_target: DEFAULT_PER_TARGET,
             per_operarius: None,
             breaker: None,
+            mode: Mode::Enforce,
+            approval_ttl_ms: None,
+            self_remediation: false,
         }
+    }
+}
+
+/// [`GuardsDef`] as the first guard-rails release wrote it (`SyncGuards`, `cfg/guards`): the
+/// encoding is positional, so the old shape keeps its own type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardsDefV1 {
+    pub budgets: Vec<WindowDef>,
+    pub target_labels: Vec<String>,
+    pub per_target: u32,
+    pub per_operarius: Option<u32>,
+    pub breaker: Option<BreakerDef>,
+}
+
+impl From<GuardsDefV1> for GuardsDef {
+    fn from(v: GuardsDefV1) -> Self {
+        Self {
+            budgets: v.budgets,
+            target_labels: v.target_labels,
+            per_target: v.per_target,
+            per_operarius: v.per_operarius,
+            breaker: v.breaker,
+            ..Self::default()
+        }
+    }
+}
+
+impl GuardsDef {
+    /// The first release's shape, if nothing newer is set (so nodes of that release can apply
+    /// it during a rolling upgrade).
+    pub fn as_v1(&self) -> Option<GuardsDefV1> {
+        let d = Self::default();
+        (self.mode == d.mode
+            && self.approval_ttl_ms == d.approval_ttl_ms
+            && self.self_remediation == d.self_remediation)
+            .then(|| GuardsDefV1 {
+                budgets: self.budgets.clone(),
+                target_labels: self.target_labels.clone(),
+                per_target: self.per_target,
+                per_operarius: self.per_operarius,
+                breaker: self.breaker.clone(),
+            })
     }
 }
 
@@ -179,7 +233,7 @@ impl GuardsDef {
     }
 }
 
-/// Cluster-wide budgets (flags of the leader, replicated with the catalog).
+/// Cluster-wide guard rails (flags of the leader, replicated with the catalog).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterGuards {
     /// Over every remediation of the cluster.
@@ -187,6 +241,38 @@ pub struct ClusterGuards {
     /// Per alert namespace (the `namespace` label; alerts without one share the empty
     /// namespace).
     pub per_namespace: Vec<WindowDef>,
+    /// `--mode`: overrides every operarius' mode (`shadow` for a safe rollout).
+    pub mode: Option<Mode>,
+    /// `--policy-file`: what a rendered Job may do.
+    pub policy: Option<PolicyDef>,
+}
+
+/// [`ClusterGuards`] as the first guard-rails release wrote it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterGuardsV1 {
+    pub global: Vec<WindowDef>,
+    pub per_namespace: Vec<WindowDef>,
+}
+
+impl From<ClusterGuardsV1> for ClusterGuards {
+    fn from(v: ClusterGuardsV1) -> Self {
+        Self {
+            global: v.global,
+            per_namespace: v.per_namespace,
+            mode: None,
+            policy: None,
+        }
+    }
+}
+
+impl ClusterGuards {
+    /// The first release's shape, if nothing newer is set.
+    pub fn as_v1(&self) -> Option<ClusterGuardsV1> {
+        (self.mode.is_none() && self.policy.is_none()).then(|| ClusterGuardsV1 {
+            global: self.global.clone(),
+            per_namespace: self.per_namespace.clone(),
+        })
+    }
 }
 
 /// Validate the guard fields of a spec; every problem, not only the first.

@@ -30,6 +30,7 @@ use super::broken::BrokenOperarius;
 use super::def::OperariusDef;
 use super::guards::GuardsDef;
 use super::model::{Operarius, API_VERSION, KIND};
+use super::policy::PolicyDef;
 
 /// Something wrong with one document (or a whole file).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,9 +86,32 @@ pub struct LoadReport {
     pub skipped: Vec<Skipped>,
     /// Guard rails of the valid operarii that set any, by `namespace/name`.
     pub guards: BTreeMap<String, GuardsDef>,
+    /// Where each operarius (valid or broken) was read: file and document.
+    pub origins: BTreeMap<String, (PathBuf, usize)>,
 }
 
 impl LoadReport {
+    /// Report every rule of `policy` that an operarius' Job template breaks, as a problem of
+    /// its document. The operarius stays in the catalog: apply refuses its remediations, each
+    /// with the rule (the policy may change without the files changing).
+    pub fn check_policy(&mut self, policy: &PolicyDef) {
+        for def in &self.operarios {
+            let Ok(template) = def.job_template() else {
+                continue;
+            };
+            let key = def.key();
+            let (file, document) = self.origins.get(&key).cloned().unwrap_or_default();
+            for v in policy.violations(&template, &[def.namespace.as_str()]) {
+                self.problems.push(Problem {
+                    file: file.clone(),
+                    document,
+                    name: Some(def.name.clone()),
+                    message: format!("refused by policy: {v}"),
+                });
+            }
+        }
+    }
+
     /// SHA-256 (hex) of the JSON of the definitions sorted by key: equal
     /// catalogs give equal fingerprints whatever the file layout or order.
     pub fn fingerprint(&self) -> String {
@@ -393,7 +417,8 @@ fn load_document(
         ));
         return;
     }
-    origin.insert(key, (file.to_path_buf(), document));
+    origin.insert(key.clone(), (file.to_path_buf(), document));
+    report.origins.insert(key, (file.to_path_buf(), document));
     match def {
         Ok((def, guards)) => {
             if guards != GuardsDef::default() {

@@ -7,7 +7,9 @@
 //! `spec.enabled` (`*bool`, CRD default `true`), and
 //! `spec.deduplication.{enabled (bool), ttl (int32 seconds)}`.
 //! `spec.matchers` is an openfero-rs extension (Alertmanager matcher strings), as are the guard
-//! rails `spec.budgets`, `spec.target`, `spec.concurrency` and `spec.breaker` (`guards.rs`).
+//! rails `spec.budgets`, `spec.target`, `spec.concurrency` and `spec.breaker` (`guards.rs`) and
+//! the controls `spec.mode`, `spec.approval`, `spec.approvalTtl` and `spec.selfRemediation`
+//! (`controls.rs`).
 
 use std::collections::BTreeMap;
 
@@ -17,6 +19,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::controls::{Approval, Mode};
 use super::guards::{BreakerSpec, BudgetSpec, ConcurrencySpec, TargetSpec};
 
 /// The only accepted `apiVersion`.
@@ -80,6 +83,22 @@ pub struct OperariusSpec {
     /// target, further ones are `held` until an operator resets it (or `coolOff` passes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breaker: Option<BreakerSpec>,
+    /// openfero extension: `enforce` (default) creates the Job; `dry-run` renders and records
+    /// it without creating it; `shadow` also counts it against budgets and the breaker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// openfero extension: `required` makes each remediation wait in `awaiting-approval` until
+    /// an operator approves or denies it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
+    /// openfero extension: how long a remediation waits for approval (default `1h`), then
+    /// `expired`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_ttl: Option<String>,
+    /// openfero extension: remediate alerts about openfero's own Jobs and pods too (off by
+    /// default: they are recorded, never remediated).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub self_remediation: bool,
 }
 
 /// The job template is a whole `JobTemplateSpec`; the API server keeps it as given (like

@@ -58,6 +58,72 @@ impl SelectorDef {
     }
 }
 
+impl SelectorDef {
+    /// How many of the selector's conditions the alert meets, in the order they are checked
+    /// (alertname, status, each label, each matcher), and the first one it fails.
+    pub fn first_miss(&self, alert: &AlertContext) -> (usize, Option<String>) {
+        let labels = alert.effective_labels();
+        let alertname = labels.get("alertname").map(String::as_str).unwrap_or("");
+        let mut met = 0;
+        if alertname != self.alertname {
+            return (
+                met,
+                Some(format!(
+                    "alertname is `{alertname}`, the selector wants `{}`",
+                    self.alertname
+                )),
+            );
+        }
+        met += 1;
+        if alert.status != self.status {
+            return (
+                met,
+                Some(format!(
+                    "status is `{}`, the selector wants `{}`",
+                    alert.status, self.status
+                )),
+            );
+        }
+        met += 1;
+        for (k, v) in &self.labels {
+            match labels.get(k) {
+                Some(got) if got == v => met += 1,
+                Some(got) => {
+                    return (
+                        met,
+                        Some(format!("label `{k}` is `{got}`, the selector wants `{v}`")),
+                    )
+                }
+                None => {
+                    return (
+                        met,
+                        Some(format!("label `{k}` is missing, the selector wants `{v}`")),
+                    )
+                }
+            }
+        }
+        for m in &self.matchers {
+            if !m.matches(&labels) {
+                return (met, Some(format!("matcher `{m}` does not match")));
+            }
+            met += 1;
+        }
+        (met, None)
+    }
+}
+
+/// The operarius that came closest to matching an alert none matches — the most conditions
+/// met, then priority and key — and the first condition it fails.
+pub fn closest_miss(defs: &[OperariusDef], alert: &AlertContext) -> Option<(String, String)> {
+    defs.iter()
+        .filter_map(|d| {
+            let (met, miss) = d.selector.first_miss(alert);
+            miss.map(|why| (met, d, why))
+        })
+        .min_by(|(ma, a, _), (mb, b, _)| mb.cmp(ma).then_with(|| by_priority_then_key(a, b)))
+        .map(|(_, d, why)| (d.key(), why))
+}
+
 impl OperariusDef {
     /// Whether the selector matches the alert. `enabled` is not considered.
     pub fn matches(&self, alert: &AlertContext) -> bool {

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::alerts::Webhook;
 use crate::ids::{EventId, RemediationId};
-use crate::operarios::{BrokenOperarius, ClusterGuards, GuardsDef, OperariusDef};
+use crate::operarios::{
+    BrokenOperarius, ClusterGuards, ClusterGuardsV1, GuardsDef, GuardsDefV1, OperariusDef,
+};
 
 /// Every command ever written to the log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,10 +74,11 @@ pub enum CommandV1 {
     /// upgrade every node before pausing or resuming the autopilot.
     SetAutopilotBy { paused: bool, by: String },
     /// Replace the replicated guard rails: per operarius (`namespace/name`; absent = the
-    /// defaults) and the cluster-wide budgets. Proposed only when some are set.
+    /// defaults) and the cluster-wide budgets. Proposed only when some are set, and in this
+    /// first shape while no control (mode, approval, self-remediation, policy) is set.
     SyncGuards {
-        guards: BTreeMap<String, GuardsDef>,
-        cluster: ClusterGuards,
+        guards: BTreeMap<String, GuardsDefV1>,
+        cluster: ClusterGuardsV1,
     },
     /// The global pause (kill switch): while paused, new remediations are queued, not run;
     /// resuming starts them in order. `by` is the operator's identity, `at_ms` the proposer's
@@ -92,6 +95,24 @@ pub enum CommandV1 {
         by: String,
         at_ms: i64,
     },
+    /// [`CommandV1::SyncGuards`] with the controls: per-operarius mode, approval and
+    /// self-remediation, the cluster-wide mode override and policy. Nodes of an earlier
+    /// release cannot apply it: upgrade every node before setting a control.
+    SyncRails {
+        guards: BTreeMap<String, GuardsDef>,
+        cluster: ClusterGuards,
+    },
+    /// An operator approves or denies a remediation awaiting approval (identity and the
+    /// proposer's clock recorded).
+    Decide {
+        id: RemediationId,
+        approve: bool,
+        by: String,
+        at_ms: i64,
+    },
+    /// Expire the remediations whose approval deadline has passed by `at_ms` (the leader's
+    /// clock; apply uses `max(at_ms, latest applied)`).
+    ExpireApprovals { at_ms: i64 },
 }
 
 /// A leader identity: term and node. Two leaders can share a term in openraft 0.9, never both.

@@ -39,6 +39,11 @@ pub const AUTOPILOT_BY: &[u8] = b"cfg/autopilot_by";
 /// Guard rails (`limits.rs`). Replicated configuration: the per-operarius guards and the
 /// cluster-wide budgets (absent: defaults everywhere).
 pub const GUARDS: &[u8] = b"cfg/guards";
+/// The guard rails as written since controls (mode, approval, policy) exist: preferred over
+/// `cfg/guards` when present.
+pub const RAILS: &[u8] = b"cfg/rails";
+/// `aw/<seq>` → `Awaiting` (approval deadline, target) for remediations awaiting approval.
+pub const AWAITING: &[u8] = b"aw/";
 /// The global pause switch (`bool`) and who set it last (`PauseState`).
 pub const PAUSE: &[u8] = b"cfg/pause";
 /// The latest proposer time applied (ms): decisions use `max(stamped, this)`, so a leader with

@@ -15,7 +15,10 @@ pub use command::{
     Outcome, RemediationRef, Response,
 };
 pub use job_name::job_name;
-pub use machine::{BreakerRecord, OpenBreaker, PauseState, RemediationMachine, StoredGuards};
+pub use machine::{
+    Awaiting, BreakerRecord, OpenBreaker, PauseState, RemediationMachine, StoredGuards,
+    StoredGuardsV1,
+};
 pub use preview::{preview, AlertPreview, CandidatePreview, Preview, Verdict};
 pub use query::{AlertFilter, AlertPage, History};
 pub use record::{AlertRecord, OperariusStats, RemediationRecord, RemediationState};

@@ -9,10 +9,13 @@ use openfero_raft::KvError;
 
 use super::command::Ingest;
 use super::job_name::job_name;
-use super::machine::{active_cooldown, alert_context, cooldown_reason};
+use super::machine::{active_cooldown, alert_context, cooldown_reason, rehearse_decision};
 use super::query::History;
+use super::record::RemediationState;
 use crate::ids::{EventId, Fingerprint, RemediationId};
-use crate::operarios::{claim, claimants, AlertContext, Claimant, RenderError, RenderedJob};
+use crate::operarios::{
+    claim, claimants, closest_miss, AlertContext, Claimant, RenderError, RenderedJob,
+};
 
 /// The decision for every alert of one webhook.
 #[derive(Debug, Clone)]
@@ -32,6 +35,8 @@ pub struct AlertPreview {
     /// The sequence number of this event if it is already recorded: a delivery changes nothing.
     pub recorded_seq: Option<u64>,
     pub candidates: Vec<CandidatePreview>,
+    /// When no operarius matches: the one that came closest and the first condition it fails.
+    pub closest: Option<(String, String)>,
 }
 
 /// One matching operarius and what it would run for the alert.
@@ -49,6 +54,10 @@ pub struct CandidatePreview {
     /// Set when a cooldown would skip this operarius now: the reason, as apply records it.
     pub cooldown: Option<String>,
     pub rendered: Result<RenderedJob, RenderError>,
+    /// For the selected operarius: what apply would decide now — state and reason — from
+    /// apply's own code run over a transaction that is never committed (cooldown, openfero's
+    /// own objects, policy, mode, approval, breaker, budgets, concurrency, pause).
+    pub decision: Option<(RemediationState, Option<String>)>,
 }
 
 /// What a delivery of the alert would lead to.
@@ -59,12 +68,22 @@ pub enum Verdict {
     NoMatch,
     /// Operarios match, but none of them is enabled.
     OnlyDisabled,
-    /// A cooldown skips the selected operarius.
+    /// A cooldown skips the selected operarius (or the alert is about openfero's own Job).
     Skipped,
     /// The selected operarius is invalid, or its templates cannot be rendered for the alert.
     Failed,
     /// A pending remediation of the selected operarius.
     Runs,
+    /// Waits for a concurrency slot or the end of a pause, then runs.
+    Queued,
+    /// A budget window is full or the loop breaker is open.
+    Held,
+    /// The rendered Job breaks the policy.
+    Refused,
+    /// Rendered and recorded, not created (mode dry-run or shadow).
+    DryRun,
+    /// Waits for an operator's approval.
+    AwaitingApproval,
 }
 
 impl Verdict {
@@ -77,6 +96,11 @@ impl Verdict {
             Verdict::Skipped => "skipped",
             Verdict::Failed => "failed",
             Verdict::Runs => "runs",
+            Verdict::Queued => "queued",
+            Verdict::Held => "held",
+            Verdict::Refused => "refused",
+            Verdict::DryRun => "dryRun",
+            Verdict::AwaitingApproval => "awaitingApproval",
         }
     }
 }
@@ -90,12 +114,23 @@ impl AlertPreview {
         if self.recorded_seq.is_some() {
             return Verdict::AlreadyRecorded;
         }
-        match self.selected() {
-            None if self.candidates.is_empty() => Verdict::NoMatch,
-            None => Verdict::OnlyDisabled,
-            Some(c) if c.cooldown.is_some() => Verdict::Skipped,
-            Some(c) if c.rendered.is_err() => Verdict::Failed,
+        let selected = match self.selected() {
+            None if self.candidates.is_empty() => return Verdict::NoMatch,
+            None => return Verdict::OnlyDisabled,
+            Some(c) => c,
+        };
+        match selected.decision.as_ref().map(|(s, _)| *s) {
+            Some(RemediationState::Skipped) => Verdict::Skipped,
+            Some(RemediationState::Queued) => Verdict::Queued,
+            Some(RemediationState::Held) => Verdict::Held,
+            Some(RemediationState::Refused) => Verdict::Refused,
+            Some(RemediationState::DryRun) => Verdict::DryRun,
+            Some(RemediationState::AwaitingApproval) => Verdict::AwaitingApproval,
+            Some(RemediationState::Failed) => Verdict::Failed,
             Some(_) => Verdict::Runs,
+            None if selected.cooldown.is_some() => Verdict::Skipped,
+            None if selected.rendered.is_err() => Verdict::Failed,
+            None => Verdict::Runs,
         }
     }
 }
@@ -114,7 +149,15 @@ pub fn preview(history: &History, ingest: &Ingest) -> Result<Preview, KvError> {
             &ev.starts_at,
             &ev.status,
         );
-        let chosen = claim(&catalog, &broken, &alert).map(|c| c.key());
+        let claimed = claim(&catalog, &broken, &alert);
+        let chosen = claimed.map(|c| c.key());
+        let decision = match claimed {
+            Some(c) => {
+                let mut txn = history.rehearsal();
+                Some(rehearse_decision(&mut txn, ingest, &event_id, &alert, c)?)
+            }
+            None => None,
+        };
         let mut found = Vec::new();
         for claimant in claimants(&catalog, &broken, &alert) {
             let key = claimant.key();
@@ -133,8 +176,10 @@ pub fn preview(history: &History, ingest: &Ingest) -> Result<Preview, KvError> {
                 }
                 Claimant::Broken(b) => (None, Err(b.error())),
             };
+            let selected = chosen.as_deref() == Some(key.as_str());
             found.push(CandidatePreview {
-                selected: chosen.as_deref() == Some(key.as_str()),
+                selected,
+                decision: if selected { decision.clone() } else { None },
                 job_name: job_name(claimant.name(), &remediation_id),
                 cooldown,
                 rendered,
@@ -145,11 +190,17 @@ pub fn preview(history: &History, ingest: &Ingest) -> Result<Preview, KvError> {
                 remediation_id,
             });
         }
+        let closest = if found.is_empty() {
+            closest_miss(&catalog, &alert)
+        } else {
+            None
+        };
         alerts.push(AlertPreview {
             recorded_seq: history.event_seq(&event_id)?,
             event_id,
             alert,
             candidates: found,
+            closest,
         });
     }
     Ok(Preview {

@@ -302,7 +302,33 @@ impl History {
 
     /// The replicated guard rails (`None` before any were synced: defaults everywhere).
     pub fn guards(&self) -> Result<Option<super::StoredGuards>, KvError> {
-        self.reader.get_as(keys::GUARDS)
+        Ok(super::StoredGuards::pick(
+            self.reader.get_as(keys::RAILS)?,
+            self.reader.get_as(keys::GUARDS)?,
+        ))
+    }
+
+    /// A transaction over the applied state that is never committed (see
+    /// [`openfero_raft::KvReader::rehearsal`]).
+    pub(super) fn rehearsal(&self) -> openfero_raft::KvTxn<'_> {
+        self.reader.rehearsal()
+    }
+
+    /// The approval record of a remediation awaiting approval.
+    pub fn awaiting(&self, seq: u64) -> Result<Option<super::Awaiting>, KvError> {
+        self.reader.get_as(&keys::with_seq(keys::AWAITING, seq))
+    }
+
+    /// Whether some remediation's approval deadline has passed at `now_ms`.
+    pub fn approvals_due(&self, now_ms: i64) -> Result<bool, KvError> {
+        for item in self.reader.iter_prefix(keys::AWAITING) {
+            let (_, v) = item?;
+            let a: super::Awaiting = codec::decode(&v)?;
+            if a.deadline_ms <= now_ms {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The global pause switch (default: not paused).

@@ -100,10 +100,13 @@ impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
 /// The life of a remediation: `pending → running → succeeded | failed`, or `skipped` (decided
 /// not to run, with a reason) or `interrupted` (its executor died while it ran). Guard rails add
 /// `queued` (waiting for a concurrency slot or the end of a pause, then `pending`) and `held`
-/// (a budget window is full or the loop breaker is open: final, with the reason). New states
-/// are appended: the stored form is the variant index.
+/// (a budget window is full or the loop breaker is open: final, with the reason). Controls add
+/// `dry-run` (rendered and recorded, never created: final), `awaiting-approval` (until an
+/// operator decides, then `pending`, `queued` or `held`), `denied` and `expired` (final), and
+/// `refused` (the rendered Job breaks the policy: final). New states are appended: the stored
+/// form is the variant index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum RemediationState {
     Pending,
     Running,
@@ -113,6 +116,11 @@ pub enum RemediationState {
     Interrupted,
     Queued,
     Held,
+    DryRun,
+    AwaitingApproval,
+    Denied,
+    Expired,
+    Refused,
 }
 
 impl RemediationState {
@@ -126,27 +134,41 @@ impl RemediationState {
             Self::Interrupted => "interrupted",
             Self::Queued => "queued",
             Self::Held => "held",
+            Self::DryRun => "dry-run",
+            Self::AwaitingApproval => "awaiting-approval",
+            Self::Denied => "denied",
+            Self::Expired => "expired",
+            Self::Refused => "refused",
         }
     }
 
+    /// Every state, in stored order.
+    pub const ALL: [Self; 13] = [
+        Self::Pending,
+        Self::Running,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Skipped,
+        Self::Interrupted,
+        Self::Queued,
+        Self::Held,
+        Self::DryRun,
+        Self::AwaitingApproval,
+        Self::Denied,
+        Self::Expired,
+        Self::Refused,
+    ];
+
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Pending,
-            Self::Running,
-            Self::Succeeded,
-            Self::Failed,
-            Self::Skipped,
-            Self::Interrupted,
-            Self::Queued,
-            Self::Held,
-        ]
-        .into_iter()
-        .find(|st| st.as_str() == s)
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
     }
 
     /// No further transition happens from a terminal state.
     pub fn is_terminal(self) -> bool {
-        !matches!(self, Self::Pending | Self::Running | Self::Queued)
+        !matches!(
+            self,
+            Self::Pending | Self::Running | Self::Queued | Self::AwaitingApproval
+        )
     }
 }
 

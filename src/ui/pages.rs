@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderName, StatusCode};
 use axum::response::{Html, IntoResponse};
 use serde::{Deserialize, Serialize};
@@ -11,8 +11,7 @@ use serde_json::{json, Value};
 
 use super::chart;
 use super::templates::render;
-use crate::http::{try_webhook, ApiError, AppState, OperariusView, RemediationView, TryView};
-use crate::ids::RemediationId;
+use crate::http::{try_webhook, ApiError, AppState, OperariusView, TryView};
 use crate::operarios::{MatchOp, OperariusDef};
 use crate::remediation::{AlertFilter, AlertRecord, History};
 use crate::time::{format_ms, now_ms};
@@ -26,14 +25,14 @@ const RANGES: &[(&str, &str)] = &[
     ("168", "last 7 days"),
 ];
 
-fn about() -> Value {
+pub(super) fn about() -> Value {
     json!({
         "version": env!("CARGO_PKG_VERSION"),
         "commit": option_env!("OPENFERO_COMMIT").unwrap_or("unknown"),
     })
 }
 
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     history: &History,
     f: impl FnOnce(History) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -172,7 +171,7 @@ pub(crate) struct Banners {
 }
 
 impl Banners {
-    fn of(state: &AppState) -> Self {
+    pub(super) fn of(state: &AppState) -> Self {
         let paused = state
             .replica
             .history()
@@ -248,162 +247,6 @@ pub async fn alerts(
         [(HeaderName::from_static("server-timing"), timing)],
         Html(html),
     ))
-}
-
-struct Step {
-    name: &'static str,
-    at_ms: Option<i64>,
-    class: &'static str,
-}
-
-fn human(ms: i64) -> String {
-    match ms {
-        ms if ms < 1000 => format!("{ms} ms"),
-        ms if ms < 60_000 => format!("{:.1} s", ms as f64 / 1000.0),
-        ms if ms < 3_600_000 => format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000),
-        ms => format!("{} h {} min", ms / 3_600_000, (ms % 3_600_000) / 60_000),
-    }
-}
-
-/// `GET /remediations/{id}`.
-pub async fn remediation(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Html<String>, ApiError> {
-    let banners = Banners::of(&state);
-    let rid = RemediationId(id.clone());
-    let (rec, alert) = blocking(state.replica.history(), move |h| {
-        let rec = h.remediation(&rid)?.ok_or_else(|| ApiError::NotFound {
-            what: format!("remediation `{id}`"),
-        })?;
-        let alert = h.alert(rec.alert_seq)?;
-        Ok((rec, alert))
-    })
-    .await?;
-    let state_name = rec.state.as_str();
-    let end_class = match state_name {
-        "succeeded" => "done",
-        "failed" | "interrupted" | "held" => "bad",
-        _ => "",
-    };
-    let mut steps = vec![
-        Step {
-            name: "received",
-            at_ms: alert.as_ref().map(|a| a.received_at_ms),
-            class: "done",
-        },
-        Step {
-            name: "matched",
-            at_ms: Some(rec.created_at_ms),
-            class: "done",
-        },
-    ];
-    let done_if = |at: Option<i64>| if at.is_some() { "done" } else { "" };
-    let job = state
-        .jobs
-        .as_ref()
-        .and_then(|j| job_times(j, &rec.namespace, &rec.job_name, &rec.id));
-    if rec.state.as_str() != "skipped" {
-        match (&state.jobs, job) {
-            // Kubernetes: the leader's committed start, then the Job as the API reports it.
-            (Some(_), job) => {
-                steps.push(Step {
-                    name: "started by the leader",
-                    at_ms: rec.started_at_ms,
-                    class: done_if(rec.started_at_ms),
-                });
-                let (created, running) = job.unwrap_or_default();
-                steps.push(Step {
-                    name: "Job created",
-                    at_ms: created,
-                    class: done_if(created),
-                });
-                steps.push(Step {
-                    name: "running",
-                    at_ms: running,
-                    class: done_if(running),
-                });
-            }
-            // Local processes start when the start is committed.
-            (None, _) => steps.push(Step {
-                name: "running",
-                at_ms: rec.started_at_ms,
-                class: done_if(rec.started_at_ms),
-            }),
-        }
-    }
-    steps.push(Step {
-        name: state_name,
-        at_ms: rec.finished_at_ms,
-        class: end_class,
-    });
-    let mut prev: Option<i64> = None;
-    let timeline: Vec<Value> = steps
-        .iter()
-        .map(|s| {
-            let took = match (prev, s.at_ms) {
-                (Some(p), Some(t)) if t >= p => Some(human(t - p)),
-                _ => None,
-            };
-            if s.at_ms.is_some() {
-                prev = s.at_ms;
-            }
-            json!({
-                "name": s.name,
-                "at": s.at_ms.map(format_ms),
-                "took": took,
-                "class": s.class,
-            })
-        })
-        .collect();
-    let view = RemediationView::from(rec);
-    let job_yaml = view
-        .job
-        .as_ref()
-        .and_then(|j| serde_yaml::to_string(&j.job_template).ok());
-    render(
-        "remediation.html",
-        json!({
-            "page": "remediation",
-            "about": about(),
-            "banners": banners,
-            "r": view,
-            "timeline": timeline,
-            "job_yaml": job_yaml,
-        }),
-    )
-    .map(Html)
-}
-
-/// When the Job of remediation `id` was created and started, as this node's Job watch saw it
-/// (second precision, from Kubernetes). `None` when the watch does not hold the Job (not
-/// created yet, or expired by `ttlSecondsAfterFinished`) or it belongs to another remediation.
-fn job_times(
-    jobs: &crate::kubernetes::JobTracker,
-    namespace: &str,
-    name: &str,
-    id: &RemediationId,
-) -> Option<(Option<i64>, Option<i64>)> {
-    let job = jobs.get(namespace, name)?;
-    let owner = job
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(crate::kubernetes::labels::ANN_REMEDIATION_ID));
-    if owner.map(String::as_str) != Some(id.as_str()) {
-        return None;
-    }
-    let created = job
-        .metadata
-        .creation_timestamp
-        .as_ref()
-        .map(|t| t.0.as_millisecond());
-    let started = job
-        .status
-        .as_ref()
-        .and_then(|s| s.start_time.as_ref())
-        .map(|t| t.0.as_millisecond());
-    Some((created, started))
 }
 
 /// The operarius cards of the operarios page.
@@ -482,6 +325,15 @@ fn sample_webhook(defs: &[OperariusDef]) -> String {
 pub async fn operarios(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
     let banners = Banners::of(&state);
     let (ops, defs) = blocking(state.replica.history(), |h| operarius_cards(&h)).await?;
+    let history = state.replica.history();
+    let now = now_ms();
+    let breakers: Vec<crate::http::BreakerView> = history
+        .breakers()
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .iter()
+        .map(|b| crate::http::BreakerView::of(b, now))
+        .collect();
+    let paused = history.pause().map(|p| p.paused).unwrap_or(false);
     render(
         "operarios.html",
         json!({
@@ -491,6 +343,8 @@ pub async fn operarios(State(state): State<AppState>) -> Result<Html<String>, Ap
             "banners": banners,
             "ops": ops,
             "payload": sample_webhook(&defs),
+            "breakers": breakers,
+            "paused": paused,
         }),
     )
     .map(Html)

@@ -272,7 +272,11 @@ async fn try_api_shows_matching_operarius_and_rendered_job_without_side_effects(
     assert_eq!(c["job"]["env"]["OPENFERO_POD"], "db-7");
     let latency = &body["alerts"][1];
     assert_eq!(latency["verdict"], "noMatch");
-    assert_eq!(latency["summary"], "no operarius matches");
+    assert_eq!(
+        latency["summary"],
+        "no operarius matches; closest is default/fix-disk: alertname is `HighLatency`, the selector wants `DiskFull`"
+    );
+    assert_eq!(latency["closest"], "default/fix-disk");
     assert_eq!(latency["candidates"].as_array().map(Vec::len), Some(0));
 
     assert_eq!(

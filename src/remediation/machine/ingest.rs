@@ -10,10 +10,13 @@ use super::super::hourly;
 use super::super::job_name::job_name;
 use super::super::keys;
 use super::super::record::{AlertRecord, RemediationRecord, RemediationState};
+use super::controls::{await_approval, policy_refusal, rehearse, self_reference};
 use super::limits::{admit, clock, StoredGuards};
 use super::{load_remediation, next_seq, save_remediation};
 use crate::ids::{EventId, Fingerprint, RemediationId};
-use crate::operarios::{claim, render, AlertContext, BrokenOperarius, Claimant, OperariusDef};
+use crate::operarios::{
+    claim, render, AlertContext, BrokenOperarius, Claimant, Mode, OperariusDef,
+};
 
 /// The alert as the selector and the templates see it: the event within its notification.
 pub(in crate::remediation) fn alert_context(ingest: &Ingest, ev: &AlertEvent) -> AlertContext {
@@ -131,9 +134,25 @@ pub(super) fn ingest_alerts(
     Ok(Response::Ingested(IngestSummary { alerts: summary }))
 }
 
-/// Decide what happens to a new event claimed by `claimant`: pending, skipped (cooldown),
-/// failed (the operarius is broken, or its template cannot be rendered for this alert), or
-/// what the limits say (queued, held). `now` is the decision time ([`clock`]).
+/// What apply would decide now for a new event claimed by `claimant`, run over a transaction
+/// that is never committed (the "try it" preview): state and reason.
+pub(in crate::remediation) fn rehearse_decision(
+    kv: &mut KvTxn<'_>,
+    ingest: &Ingest,
+    event_id: &EventId,
+    alert: &AlertContext,
+    claimant: Claimant<'_>,
+) -> Result<(RemediationState, Option<String>), KvError> {
+    let guards = StoredGuards::load(kv)?;
+    let now = clock(kv, ingest.received_at_ms)?;
+    let rec = decide(kv, ingest, event_id, 0, alert, claimant, &guards, now)?;
+    Ok((rec.state, rec.reason))
+}
+
+/// Decide what happens to a new event claimed by `claimant`: skipped (about openfero's own
+/// Job, or a cooldown), failed (the operarius is broken, or its template cannot be rendered for
+/// this alert), refused (the policy), a rehearsal (dry-run, shadow), awaiting approval, or
+/// what the limits say (pending, queued, held). `now` is the decision time ([`clock`]).
 #[allow(clippy::too_many_arguments)]
 fn decide(
     kv: &mut KvTxn<'_>,
@@ -171,6 +190,15 @@ fn decide(
         executor: None,
         start_index: None,
     };
+    let rails = guards.of(&key);
+    if !rails.self_remediation {
+        if let Some(reason) = self_reference(kv, &alert.labels)? {
+            rec.state = RemediationState::Skipped;
+            rec.reason = Some(reason);
+            rec.finished_at_ms = Some(now);
+            return Ok(rec);
+        }
+    }
     let def = match claimant {
         Claimant::Valid(def) => def,
         Claimant::Broken(broken) => {
@@ -193,16 +221,42 @@ fn decide(
     }
     match render(def, alert) {
         Ok(rendered) => {
+            let alert_ns = alert.labels.get("namespace").map(String::as_str);
+            let refusal = policy_refusal(guards, &rendered, &rec.namespace, alert_ns);
             rec.rendered = Some(rendered);
-            let target = guards.of(&key).target(&alert.labels);
-            let namespace = alert.labels.get("namespace").map_or("", String::as_str);
-            let (state, reason) = admit(kv, &rec, guards, target, namespace, now)?;
+            if let Some(reason) = refusal {
+                rec.state = RemediationState::Refused;
+                rec.reason = Some(reason);
+                rec.finished_at_ms = Some(now);
+                return Ok(rec);
+            }
+            let target = rails.target(&alert.labels);
+            let namespace = alert_ns.unwrap_or("");
+            let mode = Mode::effective(rails.mode, guards.cluster.mode);
+            let (state, reason) = match (mode, rails.approval_ttl_ms) {
+                (Mode::Enforce, Some(ttl)) => {
+                    let (s, r) = await_approval(kv, &rec, ttl, target, namespace, now)?;
+                    (s, Some(r))
+                }
+                (Mode::Enforce, None) => admit(kv, &rec, guards, target, namespace, now)?,
+                (mode, _) => {
+                    let (s, r) = rehearse(kv, &rec, mode, guards, target, namespace, now)?;
+                    (s, Some(r))
+                }
+            };
             rec.state = state;
             rec.reason = reason;
-            if state == RemediationState::Held {
-                // Held is final; it did not remediate, so it starts no cooldown.
+            // Held, and a dry-run, did not remediate: they start no cooldown. Shadow does, as
+            // enforcing would have.
+            let cools = match state {
+                RemediationState::Held => false,
+                RemediationState::DryRun => mode == Mode::Shadow,
+                _ => true,
+            };
+            if state.is_terminal() {
                 rec.finished_at_ms = Some(now);
-            } else if let Some(secs) = def.cooldown_secs.filter(|s| *s > 0) {
+            }
+            if let Some(secs) = def.cooldown_secs.filter(|s| *s > 0 && cools) {
                 let until = now.saturating_add((secs as i64).saturating_mul(1000));
                 kv.put_as(&cooldown_key, &until)?;
             }

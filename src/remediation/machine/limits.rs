@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 use super::super::keys;
 use super::super::record::{RemediationRecord, RemediationState};
 use super::save_remediation;
-use crate::operarios::{format_duration_ms, ClusterGuards, GuardsDef, WindowDef};
+use crate::operarios::{
+    format_duration_ms, ClusterGuards, ClusterGuardsV1, GuardsDef, GuardsDefV1, WindowDef,
+};
 
 /// Queued remediations looked at per promotion, so one apply stays bounded in a storm.
 const PROMOTE_SCAN: usize = 10_000;
@@ -43,9 +45,46 @@ pub struct StoredGuards {
     pub cluster: ClusterGuards,
 }
 
+/// [`StoredGuards`] as the first guard-rails release stored it (`cfg/guards`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredGuardsV1 {
+    pub operarios: std::collections::BTreeMap<String, GuardsDefV1>,
+    pub cluster: ClusterGuardsV1,
+}
+
+impl From<StoredGuardsV1> for StoredGuards {
+    fn from(v: StoredGuardsV1) -> Self {
+        Self {
+            operarios: v
+                .operarios
+                .into_iter()
+                .map(|(k, g)| (k, g.into()))
+                .collect(),
+            cluster: v.cluster.into(),
+        }
+    }
+}
+
 impl StoredGuards {
     pub fn load(kv: &KvTxn<'_>) -> Result<Self, KvError> {
-        Ok(kv.get_as(keys::GUARDS)?.unwrap_or_default())
+        Ok(Self::pick(kv.get_as(keys::RAILS)?, kv.get_as(keys::GUARDS)?).unwrap_or_default())
+    }
+
+    /// The stored guard rails: the current shape if written, else the first release's.
+    pub fn pick(rails: Option<Self>, v1: Option<StoredGuardsV1>) -> Option<Self> {
+        rails.or_else(|| v1.map(Self::from))
+    }
+
+    /// The first release's shape, if nothing newer is set.
+    pub fn as_v1(&self) -> Option<StoredGuardsV1> {
+        let mut operarios = std::collections::BTreeMap::new();
+        for (k, g) in &self.operarios {
+            operarios.insert(k.clone(), g.as_v1()?);
+        }
+        Some(StoredGuardsV1 {
+            operarios,
+            cluster: self.cluster.as_v1()?,
+        })
     }
 
     pub fn of(&self, operarius: &str) -> GuardsDef {
@@ -276,6 +315,22 @@ pub(super) fn admit(
             Ok((RemediationState::Pending, None))
         }
     }
+}
+
+/// Give back the concurrency slot (or queue place) `admit` took for remediation `seq`, without
+/// a run: a shadow decision runs nothing. The budgets stay charged.
+pub(super) fn discharge(kv: &mut KvTxn<'_>, seq: u64) -> Result<(), KvError> {
+    let Some(slot) = kv.get_as::<Slot>(&slot_key(seq))? else {
+        return Ok(());
+    };
+    kv.delete(&slot_key(seq));
+    let queued = keys::with_seq(keys::QUEUED, seq);
+    if kv.get(&queued)?.is_some() {
+        kv.delete(&queued);
+    } else {
+        add_active(kv, &slot, false)?;
+    }
+    Ok(())
 }
 
 fn breaker_key(slot: &Slot) -> Vec<u8> {

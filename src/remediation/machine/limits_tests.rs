@@ -9,11 +9,11 @@ use crate::operarios::{BreakerDef, ClusterGuards, GuardsDef, WindowDef};
 use crate::remediation::command::{AlertEvent, Ingest, LeaderId, Outcome};
 use crate::remediation::record::RemediationState;
 
-const HOUR: i64 = 3_600_000;
-const T0: i64 = 1_700_000_000_000;
+pub(super) const HOUR: i64 = 3_600_000;
+pub(super) const T0: i64 = 1_700_000_000_000;
 
-fn guards(g: GuardsDef) -> CommandV1 {
-    CommandV1::SyncGuards {
+pub(super) fn guards(g: GuardsDef) -> CommandV1 {
+    CommandV1::SyncRails {
         guards: [("ops/restart".to_string(), g)].into(),
         cluster: ClusterGuards::default(),
     }
@@ -21,11 +21,17 @@ fn guards(g: GuardsDef) -> CommandV1 {
 
 /// One firing alert `Crash` on pod `pod` in namespace `shop`; `n` makes the fingerprint (and
 /// so the alert) distinct, the pod keeps the target.
-fn alert(at_ms: i64, pod: &str, n: u32) -> CommandV1 {
+pub(super) fn alert(at_ms: i64, pod: &str, n: u32) -> CommandV1 {
     alert_with(at_ms, pod, n, "firing", "2024-01-01T00:00:00Z")
 }
 
-fn alert_with(at_ms: i64, pod: &str, n: u32, status: &str, starts_at: &str) -> CommandV1 {
+pub(super) fn alert_with(
+    at_ms: i64,
+    pod: &str,
+    n: u32,
+    status: &str,
+    starts_at: &str,
+) -> CommandV1 {
     let labels: BTreeMap<String, String> = [
         ("alertname", "Crash"),
         ("namespace", "shop"),
@@ -52,7 +58,10 @@ fn alert_with(at_ms: i64, pod: &str, n: u32, status: &str, starts_at: &str) -> C
 }
 
 /// The remediation the alert led to: id, state, reason.
-fn admitted(h: &mut Harness, c: CommandV1) -> (RemediationId, RemediationState, Option<String>) {
+pub(super) fn admitted(
+    h: &mut Harness,
+    c: CommandV1,
+) -> (RemediationId, RemediationState, Option<String>) {
     let s = summary(h.apply(c));
     let r = &s.alerts[0].remediations[0];
     let rec = history(h)
@@ -63,7 +72,7 @@ fn admitted(h: &mut Harness, c: CommandV1) -> (RemediationId, RemediationState, 
     (r.id.clone(), rec.state, rec.reason)
 }
 
-fn state(h: &Harness, id: &RemediationId) -> RemediationState {
+pub(super) fn state(h: &Harness, id: &RemediationId) -> RemediationState {
     history(h)
         .remediation(id)
         .expect("read")
@@ -71,7 +80,7 @@ fn state(h: &Harness, id: &RemediationId) -> RemediationState {
         .state
 }
 
-fn run(h: &mut Harness, id: &RemediationId, at_ms: i64, outcome: Outcome) {
+pub(super) fn run(h: &mut Harness, id: &RemediationId, at_ms: i64, outcome: Outcome) {
     let leader = LeaderId { term: 1, node: 7 };
     let r = h.apply(CommandV1::Start {
         id: id.clone(),
@@ -89,18 +98,18 @@ fn run(h: &mut Harness, id: &RemediationId, at_ms: i64, outcome: Outcome) {
     assert_eq!(r, Response::Done, "finished");
 }
 
-fn ok() -> Outcome {
+pub(super) fn ok() -> Outcome {
     Outcome::Succeeded { exit_code: 0 }
 }
 
-fn failed() -> Outcome {
+pub(super) fn failed() -> Outcome {
     Outcome::Failed {
         exit_code: Some(1),
         reason: "exit 1".into(),
     }
 }
 
-fn setup(g: GuardsDef) -> Harness {
+pub(super) fn setup(g: GuardsDef) -> Harness {
     let mut h = Harness::new();
     // No cooldown: each distinct alert is its own remediation.
     h.apply(catalog(&OP.replace("ttl: 60", "ttl: 0")));
@@ -343,7 +352,7 @@ fn pause_queues_what_has_not_started_and_resume_runs_it_in_order() {
 fn namespace_and_cluster_budgets_count_across_operarios_and_targets() {
     let mut h = Harness::new();
     h.apply(catalog(&OP.replace("ttl: 60", "ttl: 0")));
-    h.apply(CommandV1::SyncGuards {
+    h.apply(CommandV1::SyncRails {
         guards: BTreeMap::new(),
         cluster: ClusterGuards {
             global: vec![WindowDef {
@@ -354,6 +363,7 @@ fn namespace_and_cluster_budgets_count_across_operarios_and_targets() {
                 max: 2,
                 per_ms: HOUR,
             }],
+            ..ClusterGuards::default()
         },
     });
     let a = admitted(&mut h, alert(T0, "a", 0));

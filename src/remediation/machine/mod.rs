@@ -2,10 +2,14 @@
 //! log alone — so every replica decides the same.
 //!
 //! Split by the decision each part takes: `ingest` (what an alert leads to: claim, cooldown,
-//! rendering), `limits` (whether it may run now, later or not: budgets, concurrency, breaker,
+//! rendering), `controls` (how far it may go on its own: policy, mode, approval, openfero's
+//! own objects), `limits` (whether it may run now, later or not: budgets, concurrency, breaker,
 //! pause), `execution` (the leader's intents and outcomes, fenced), `retention` (what history
 //! is dropped). This file dispatches commands and holds the record helpers they share.
 
+mod controls;
+#[cfg(test)]
+mod controls_tests;
 mod execution;
 mod ingest;
 mod limits;
@@ -23,10 +27,11 @@ use super::keys;
 use super::record::RemediationRecord;
 use crate::ids::RemediationId;
 
+pub use controls::Awaiting;
 use execution::{finish, interrupt, start};
 use ingest::ingest_alerts;
-pub(super) use ingest::{active_cooldown, alert_context, cooldown_reason};
-pub use limits::{BreakerRecord, OpenBreaker, PauseState, StoredGuards};
+pub(super) use ingest::{active_cooldown, alert_context, cooldown_reason, rehearse_decision};
+pub use limits::{BreakerRecord, OpenBreaker, PauseState, StoredGuards, StoredGuardsV1};
 use retention::prune;
 
 /// openfero's application state machine.
@@ -102,15 +107,35 @@ impl StateMachine for RemediationMachine {
                 CommandV1::SyncGuards { guards, cluster } => {
                     kv.put_as(
                         keys::GUARDS,
+                        &StoredGuardsV1 {
+                            operarios: guards,
+                            cluster,
+                        },
+                    )?;
+                    kv.delete(keys::RAILS);
+                    // Looser limits may free slots for what is queued.
+                    limits::promote(kv)?;
+                    Ok(Response::Done)
+                }
+                CommandV1::SyncRails { guards, cluster } => {
+                    kv.put_as(
+                        keys::RAILS,
                         &StoredGuards {
                             operarios: guards,
                             cluster,
                         },
                     )?;
-                    // Looser limits may free slots for what is queued.
+                    kv.delete(keys::GUARDS);
                     limits::promote(kv)?;
                     Ok(Response::Done)
                 }
+                CommandV1::Decide {
+                    id,
+                    approve,
+                    by,
+                    at_ms,
+                } => controls::decide(kv, &id, approve, by, at_ms),
+                CommandV1::ExpireApprovals { at_ms } => controls::expire_due(kv, at_ms),
                 CommandV1::SetPaused { paused, by, at_ms } => {
                     let now = limits::clock(kv, at_ms)?;
                     limits::set_paused(kv, paused, by, now)?;
