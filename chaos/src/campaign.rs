@@ -34,6 +34,7 @@ struct Env {
     cluster: Cluster,
     double: openfero_kube_double::KubeDouble,
     creates: Arc<Mutex<Vec<CreateAttempt>>>,
+    completions: Arc<Mutex<Vec<double::Completion>>>,
     observations: Arc<Mutex<Vec<Observation>>>,
     net: Option<Arc<Topology>>,
     _proxies: Vec<Proxy>,
@@ -198,12 +199,14 @@ pub async fn run(
     }
     let observations = Arc::new(Mutex::new(Vec::new()));
     let observer = observe::spawn_observer(http.clone(), all_urls, observations.clone());
-    let completer = double::spawn_completer(http.clone(), dbl.clone());
+    let completions = Arc::new(Mutex::new(Vec::new()));
+    let completer = double::spawn_completer(http.clone(), dbl.clone(), completions.clone());
     let mut env = Env {
         http: http.clone(),
         cluster,
         double: dbl.clone(),
         creates,
+        completions,
         observations,
         net,
         _proxies: proxies,
@@ -815,6 +818,7 @@ async fn collect(
         history_scope: scope.clone(),
         checkpoints: checkpoints.to_vec(),
         creates: env.creates.lock().expect("creates lock").clone(),
+        completions: env.completions.lock().expect("completions lock").clone(),
         observations: env.observations.lock().expect("observations lock").clone(),
         crashed: env.cluster.crashed(),
         ..Evidence::default()

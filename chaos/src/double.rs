@@ -22,6 +22,14 @@ pub const NS: &str = "ops";
 /// The operarius' name and the alert it reacts to.
 pub const OPERARIUS: &str = "chaos-fix";
 pub const ALERTNAME: &str = "ChaosCrashLooping";
+/// An operarius under guard rails: [`GUARD_BUDGET`] per hour on one target (every alert of
+/// [`GUARDED_ALERT`] is the same target), one at a time.
+pub const GUARDED: &str = "chaos-guarded";
+pub const GUARDED_ALERT: &str = "ChaosGuarded";
+pub const GUARD_BUDGET: usize = 3;
+/// An operarius that needs an operator's approval, which the campaign never gives.
+pub const GATED: &str = "chaos-gated";
+pub const GATED_ALERT: &str = "ChaosGated";
 
 pub const ANN_REMEDIATION: &str = "openfero.io/remediation-id";
 pub const ANN_LEADER: &str = "openfero.io/leader";
@@ -39,6 +47,14 @@ pub struct CreateAttempt {
     /// `<term>-<node hex>` from the Job's annotation (the leader that recorded the intent).
     pub leader: String,
     pub log_index: String,
+}
+
+/// When the completer finished a Job (the end of its run).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Completion {
+    pub job_name: String,
+    pub unix_ms: u64,
 }
 
 /// A Job as stored in the double.
@@ -67,27 +83,56 @@ pub async fn start_double(crd: &Path) -> anyhow::Result<KubeDouble> {
     Ok(double)
 }
 
-/// Create the operarius the load's firing alerts match.
+/// Create the operarios the load's firing alerts match: the plain one, the guarded one and
+/// the gated one.
 pub async fn create_operarius(http: &reqwest::Client, double: &KubeDouble) -> anyhow::Result<()> {
-    let body = json!({
-        "apiVersion": "openfero.io/v1alpha1",
-        "kind": "Operarius",
-        "metadata": {"name": OPERARIUS, "namespace": NS},
-        "spec": {
-            "alertSelector": {"alertname": ALERTNAME, "status": "firing"},
-            "jobTemplate": {"spec": {"backoffLimit": 0, "template": {"spec": {
-                "restartPolicy": "Never",
-                "containers": [{"name": "fix", "image": "busybox",
-                    "command": ["sh", "-c", "echo fixing {{ .Labels.pod }}"]}]
-            }}}}
-        }
-    });
+    let job = json!({"spec": {"backoffLimit": 0, "template": {"spec": {
+        "restartPolicy": "Never",
+        "containers": [{"name": "fix", "image": "busybox",
+            "command": ["sh", "-c", "echo fixing {{ .Labels.pod }}"]}]
+    }}}});
+    let specs = [
+        (
+            OPERARIUS,
+            json!({"alertSelector": {"alertname": ALERTNAME, "status": "firing"}}),
+        ),
+        (
+            GUARDED,
+            json!({
+                "alertSelector": {"alertname": GUARDED_ALERT, "status": "firing"},
+                "target": {"labels": ["namespace", "alertname"]},
+                "budgets": [{"max": GUARD_BUDGET, "per": "1h"}],
+                "concurrency": {"perTarget": 1},
+            }),
+        ),
+        (
+            GATED,
+            json!({
+                "alertSelector": {"alertname": GATED_ALERT, "status": "firing"},
+                "approval": "required",
+                "approvalTtl": "24h",
+            }),
+        ),
+    ];
     let url = format!(
         "{}/apis/openfero.io/v1alpha1/namespaces/{NS}/operariuses",
         double.url()
     );
-    let r = http.post(&url).json(&body).send().await?;
-    anyhow::ensure!(r.status().is_success(), "create operarius: {}", r.status());
+    for (name, mut spec) in specs {
+        spec["jobTemplate"] = job.clone();
+        let body = json!({
+            "apiVersion": "openfero.io/v1alpha1",
+            "kind": "Operarius",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": spec,
+        });
+        let r = http.post(&url).json(&body).send().await?;
+        anyhow::ensure!(
+            r.status().is_success(),
+            "create operarius {name}: {}",
+            r.status()
+        );
+    }
     Ok(())
 }
 
@@ -123,7 +168,11 @@ pub const JOB_RUNTIME: Duration = Duration::from_millis(1500);
 
 /// Completes every Job [`JOB_RUNTIME`] after it first appears, as a cluster's Job controller
 /// and a short remediation would.
-pub fn spawn_completer(http: reqwest::Client, double: KubeDouble) -> JoinHandle<()> {
+pub fn spawn_completer(
+    http: reqwest::Client,
+    double: KubeDouble,
+    completions: Arc<Mutex<Vec<Completion>>>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut seen: std::collections::HashMap<String, std::time::Instant> =
             std::collections::HashMap::new();
@@ -133,8 +182,14 @@ pub fn spawn_completer(http: reqwest::Client, double: KubeDouble) -> JoinHandle<
                     let first = *seen
                         .entry(j.name.clone())
                         .or_insert_with(std::time::Instant::now);
-                    if first.elapsed() >= JOB_RUNTIME {
-                        let _ = double.complete_job(NS, &j.name);
+                    if first.elapsed() >= JOB_RUNTIME && double.complete_job(NS, &j.name).is_ok() {
+                        completions
+                            .lock()
+                            .expect("completions lock")
+                            .push(Completion {
+                                job_name: j.name.clone(),
+                                unix_ms: now_ms(),
+                            });
                     }
                 }
             }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::double::{now_ms, ALERTNAME};
+use crate::double::{now_ms, ALERTNAME, GATED_ALERT, GUARDED_ALERT};
 use crate::rng::SeededRng;
 
 /// An alert event a node acknowledged (200): its ids as the answer named them.
@@ -64,23 +64,28 @@ pub fn tag(cycle: usize) -> String {
     format!("cyc{cycle:04}x")
 }
 
-/// One notification with one alert.
+/// One notification with one alert of the plain operarius.
 pub fn notification(cycle: usize, k: usize, status: &str) -> Value {
+    notification_of(ALERTNAME, cycle, k, status)
+}
+
+/// One notification with one alert named `alertname`.
+pub fn notification_of(alertname: &str, cycle: usize, k: usize, status: &str) -> Value {
     let pod = format!("web-{cycle}-{k}");
     let starts = format!("2026-11-26T{:02}:{:02}:00Z", (cycle / 60) % 24, cycle % 60);
     json!({
         "version": "4",
-        "groupKey": format!("{{}}:{{alertname=\"{ALERTNAME}\"}}"),
+        "groupKey": format!("{{}}:{{alertname=\"{alertname}\"}}"),
         "truncatedAlerts": 0,
         "status": status,
         "receiver": "openfero",
-        "groupLabels": {"alertname": ALERTNAME},
-        "commonLabels": {"alertname": ALERTNAME},
+        "groupLabels": {"alertname": alertname},
+        "commonLabels": {"alertname": alertname},
         "commonAnnotations": {},
         "externalURL": "http://alertmanager.chaos",
         "alerts": [{
             "status": status,
-            "labels": {"alertname": ALERTNAME, "pod": pod, "namespace": "shop", "chaos": tag(cycle)},
+            "labels": {"alertname": alertname, "pod": pod, "namespace": "shop", "chaos": tag(cycle)},
             "annotations": {"summary": format!("{pod} is crash looping")},
             "startsAt": starts,
             "endsAt": if status == "resolved" { "2026-11-27T00:00:00Z" } else { "0001-01-01T00:00:00Z" },
@@ -243,6 +248,19 @@ impl Load {
                     tokio::time::sleep(gap).await;
                     me.deliver(cycle, name, body, seed).await
                 }));
+            }
+            if k == 0 {
+                // Once a cycle, an alert for each guard-railed operarius (delivered once).
+                for alertname in [GUARDED_ALERT, GATED_ALERT] {
+                    stats.notifications += 1;
+                    let me = self.clone();
+                    let seed = rng.next_u64();
+                    let name = format!("c{cycle}-{alertname}");
+                    let body = notification_of(alertname, cycle, k, "firing");
+                    tasks.push(tokio::spawn(async move {
+                        me.deliver(cycle, name, body, seed).await
+                    }));
+                }
             }
             tokio::time::sleep(gap).await;
         }

@@ -103,6 +103,11 @@ async fn approvals_dry_run_and_policy_decide_what_runs_and_say_why() {
             "              securityContext: {privileged: true}",
         ),
     );
+    write(
+        "foreign.yaml",
+        operarius("foreign", "Foreign", &marker, "", "")
+            .replace("image: busybox", "image: evil.example.com/tool:1"),
+    );
     let policy = tmp.path().join("policy.yaml");
     std::fs::write(&policy, POLICY).expect("write policy");
 
@@ -116,10 +121,14 @@ async fn approvals_dry_run_and_policy_decide_what_runs_and_say_why() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("risky.yaml#0 risky: refused by policy: policy `forbidPrivileged`: container `fix` is privileged"), "{text}");
+    assert!(
+        text.contains("foreign.yaml#0 foreign: refused by policy: container `fix`: policy `allowedImages`: image `evil.example.com/tool:1` matches none of `busybox`, `docker.io/library/*`"),
+        "{text}"
+    );
     assert_eq!(
         text.matches("refused by policy").count(),
-        1,
-        "only the privileged one: {text}"
+        2,
+        "only the privileged one and the foreign image: {text}"
     );
 
     let http = client();
@@ -271,6 +280,11 @@ async fn approvals_dry_run_and_policy_decide_what_runs_and_say_why() {
     assert!(
         rec["reason"].as_str().unwrap().contains("forbidPrivileged"),
         "{rec}"
+    );
+    let (_, state) = post(alert("Foreign", 9)).await;
+    assert_eq!(
+        state, "refused",
+        "a disallowed image is refused at render time too"
     );
     let problems: Value = get_json(&http, &url("/api/operarios/problems")).await;
     assert!(

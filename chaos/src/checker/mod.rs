@@ -4,6 +4,7 @@
 
 mod acked_events;
 mod convergence;
+mod guard_rails;
 mod idempotency;
 mod leaders;
 mod logs;
@@ -16,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::double::{CreateAttempt, JobObs};
+use crate::double::{Completion, CreateAttempt, JobObs};
 use crate::load::Acked;
 use crate::observe::Observation;
 
@@ -67,6 +68,8 @@ pub struct Evidence {
     pub remediations: BTreeMap<String, Vec<RemObs>>,
     pub jobs: Vec<JobObs>,
     pub creates: Vec<CreateAttempt>,
+    /// When the completer finished each Job.
+    pub completions: Vec<Completion>,
     pub observations: Vec<Observation>,
     pub checkpoints: Vec<Checkpoint>,
     pub log_findings: Vec<LogFinding>,
@@ -132,6 +135,7 @@ pub fn check_all(e: &Evidence) -> Vec<Verdict> {
     vec![
         acked_events::check(e),
         one_job::check(e),
+        guard_rails::check(e),
         idempotency::check(e),
         superseded::check(e),
         convergence::check(e),

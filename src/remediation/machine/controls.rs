@@ -16,6 +16,21 @@ use crate::ids::RemediationId;
 use crate::operarios::{Mode, RenderedJob};
 use crate::time::format_ms;
 
+/// Test-only fault, compiled only with the cargo feature `chaos-faults` (never in default or
+/// release builds): with `OPENFERO_CHAOS_BREAK_GUARDS` set on every node, apply ignores
+/// budgets and approvals — what a remediator that decided its limits outside the replicated
+/// state might do — so that the chaos checker's guard-rails invariant can be shown to catch it.
+pub(super) fn chaos_break_guards() -> bool {
+    #[cfg(feature = "chaos-faults")]
+    {
+        std::env::var_os("OPENFERO_CHAOS_BREAK_GUARDS").is_some()
+    }
+    #[cfg(not(feature = "chaos-faults"))]
+    {
+        false
+    }
+}
+
 /// Awaiting remediations looked at per expiry, so one apply stays bounded.
 const EXPIRE_SCAN: usize = 10_000;
 

@@ -10,7 +10,9 @@ use super::super::hourly;
 use super::super::job_name::job_name;
 use super::super::keys;
 use super::super::record::{AlertRecord, RemediationRecord, RemediationState};
-use super::controls::{await_approval, policy_refusal, rehearse, self_reference};
+use super::controls::{
+    await_approval, chaos_break_guards, policy_refusal, rehearse, self_reference,
+};
 use super::limits::{admit, clock, StoredGuards};
 use super::{load_remediation, next_seq, save_remediation};
 use crate::ids::{EventId, Fingerprint, RemediationId};
@@ -233,7 +235,8 @@ fn decide(
             let target = rails.target(&alert.labels);
             let namespace = alert_ns.unwrap_or("");
             let mode = Mode::effective(rails.mode, guards.cluster.mode);
-            let (state, reason) = match (mode, rails.approval_ttl_ms) {
+            let approval = rails.approval_ttl_ms.filter(|_| !chaos_break_guards());
+            let (state, reason) = match (mode, approval) {
                 (Mode::Enforce, Some(ttl)) => {
                     let (s, r) = await_approval(kv, &rec, ttl, target, namespace, now)?;
                     (s, Some(r))
