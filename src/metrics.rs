@@ -47,6 +47,12 @@ pub struct StateLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabel {
+    pub state: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ListenerLabel {
     /// `api` or `peer`.
     pub listener: String,
@@ -81,6 +87,7 @@ pub struct Metrics {
     // Gauges read from the replicated state and Raft at scrape time.
     pub alerts_stored: Gauge,
     pub remediations_by_state: Family<StateLabel, Gauge>,
+    pub remediations_by_reason: Family<DecisionLabel, Gauge>,
     pub operarius_executions: Family<OperariusLabel, Gauge>,
     pub raft_term: Gauge,
     pub raft_is_leader: Gauge,
@@ -189,6 +196,12 @@ impl Metrics {
             "Remediations among the newest 1000 in the replicated history, by state",
             remediations_by_state.clone(),
         );
+        let remediations_by_reason = Family::<DecisionLabel, Gauge>::default();
+        r.register(
+            "remediations_recent_decided",
+            "Remediations among the newest 1000 that did not simply run, by state and what decided it (budget, breaker, concurrency, pause, policy, approval, dry-run, shadow, cooldown, self-reference, ...)",
+            remediations_by_reason.clone(),
+        );
         let operarius_executions = Family::<OperariusLabel, Gauge>::default();
         r.register(
             "operarius_executions",
@@ -295,6 +308,7 @@ impl Metrics {
             jobs_failed,
             alerts_stored,
             remediations_by_state,
+            remediations_by_reason,
             operarius_executions,
             raft_term,
             raft_is_leader,
@@ -370,8 +384,23 @@ pub async fn refresh(metrics: &Metrics, cluster: &crate::cluster::Cluster, probl
         .set(as_i64(history.live_alerts().unwrap_or(0)));
     if let Ok(recent) = history.remediations(None, 1000) {
         let mut counts = std::collections::BTreeMap::new();
+        let mut decided = std::collections::BTreeMap::new();
         for r in &recent {
             *counts.entry(r.state.as_str()).or_insert(0i64) += 1;
+            if let Some(why) = r.decided_by() {
+                *decided.entry((r.state.as_str(), why)).or_insert(0i64) += 1;
+            }
+        }
+        // Only what the newest remediations show: a reason that left them goes.
+        metrics.remediations_by_reason.clear();
+        for ((state, reason), n) in decided {
+            metrics
+                .remediations_by_reason
+                .get_or_create(&DecisionLabel {
+                    state: state.into(),
+                    reason: reason.into(),
+                })
+                .set(n);
         }
         for state in crate::remediation::RemediationState::ALL.map(|s| s.as_str()) {
             metrics

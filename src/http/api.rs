@@ -164,7 +164,25 @@ pub async fn alerts(
         ..AlertFilter::default()
     };
     let limit = limit_of(query.limit)?;
-    read_list(&state, move |h| h.alerts(&filter, limit), AlertView::from).await
+    read_list(
+        &state,
+        move |h| {
+            let alerts = h.alerts(&filter, limit)?;
+            let (catalog, _) = h.catalog()?;
+            Ok(alerts
+                .into_iter()
+                .map(|a| {
+                    let why = a
+                        .remediations
+                        .is_empty()
+                        .then(|| crate::remediation::why_unclaimed(&catalog, &a));
+                    (a, why)
+                })
+                .collect())
+        },
+        AlertView::with_why,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -35,11 +35,25 @@ pub struct AlertView {
     pub received_by: String,
     pub log_index: u64,
     pub remediations: Vec<String>,
+    /// For an alert without a remediation: why (no operarius matches — the closest one and
+    /// the first condition it fails — or only a disabled one does), against today's catalog.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+impl AlertView {
+    /// The view with the reason it has no remediation, if it has none.
+    pub fn with_why((a, why): (AlertRecord, Option<String>)) -> Self {
+        let mut v = Self::from(a);
+        v.why = why;
+        v
+    }
 }
 
 impl From<AlertRecord> for AlertView {
     fn from(a: AlertRecord) -> Self {
         Self {
+            why: None,
             seq: a.seq,
             event_id: a.event_id.0,
             fingerprint: a.fingerprint,

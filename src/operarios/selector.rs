@@ -113,15 +113,23 @@ impl SelectorDef {
 }
 
 /// The operarius that came closest to matching an alert none matches — the most conditions
-/// met, then priority and key — and the first condition it fails.
+/// met, then the most similar alertname (a typo finds its operarius), then priority and key —
+/// and the first condition it fails.
 pub fn closest_miss(defs: &[OperariusDef], alert: &AlertContext) -> Option<(String, String)> {
+    let labels = alert.effective_labels();
+    let alertname = labels.get("alertname").map(String::as_str).unwrap_or("");
+    let similarity = |d: &OperariusDef| strsim::jaro_winkler(alertname, &d.selector.alertname);
     defs.iter()
         .filter_map(|d| {
             let (met, miss) = d.selector.first_miss(alert);
-            miss.map(|why| (met, d, why))
+            miss.map(|why| (met, similarity(d), d, why))
         })
-        .min_by(|(ma, a, _), (mb, b, _)| mb.cmp(ma).then_with(|| by_priority_then_key(a, b)))
-        .map(|(_, d, why)| (d.key(), why))
+        .min_by(|(ma, sa, a, _), (mb, sb, b, _)| {
+            mb.cmp(ma)
+                .then_with(|| sb.total_cmp(sa))
+                .then_with(|| by_priority_then_key(a, b))
+        })
+        .map(|(_, _, d, why)| (d.key(), why))
 }
 
 impl OperariusDef {
@@ -265,6 +273,37 @@ mod tests {
             cooldown_secs: None,
             job_template_json: "{}".to_owned(),
         }
+    }
+
+    #[test]
+    fn the_closest_miss_has_the_most_conditions_met_then_the_nearest_alertname() {
+        let mut labelled = def("ops", "labelled", 0);
+        labelled.selector.labels = map(&[("namespace", "billing")]);
+        let mut matched = def("ops", "matched", 0);
+        matched.selector.matchers = parse_matchers(r#"pod=~"db-.*""#).unwrap();
+        let mut typo = def("ops", "typo", 0);
+        typo.selector.alertname = "KubePodCrashLoopin".into();
+        let mut far = def("ops", "far", 9);
+        far.selector.alertname = "DiskFull".into();
+        let a = alert();
+        let (key, why) = closest_miss(&[far.clone(), typo.clone(), labelled.clone()], &a).unwrap();
+        assert_eq!(
+            key, "ops/labelled",
+            "alertname and status met beat a near alertname"
+        );
+        assert!(why.starts_with("label `namespace`"), "{why}");
+        let (key, why) = closest_miss(&[far.clone(), typo], &a).unwrap();
+        assert_eq!(
+            key, "ops/typo",
+            "then the nearest alertname, whatever the priority"
+        );
+        assert!(
+            why.contains("the selector wants `KubePodCrashLoopin`"),
+            "{why}"
+        );
+        let (_, why) = closest_miss(&[matched], &a).unwrap();
+        assert!(why.starts_with("matcher `pod=~"), "{why}");
+        assert!(closest_miss(&[], &a).is_none());
     }
 
     fn alert() -> AlertContext {

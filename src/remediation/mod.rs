@@ -19,6 +19,6 @@ pub use machine::{
     Awaiting, BreakerRecord, OpenBreaker, PauseState, RemediationMachine, StoredGuards,
     StoredGuardsV1,
 };
-pub use preview::{preview, AlertPreview, CandidatePreview, Preview, Verdict};
+pub use preview::{preview, why_unclaimed, AlertPreview, CandidatePreview, Preview, Verdict};
 pub use query::{AlertFilter, AlertPage, History};
 pub use record::{AlertRecord, OperariusStats, RemediationRecord, RemediationState};

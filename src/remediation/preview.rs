@@ -209,3 +209,28 @@ pub fn preview(history: &History, ingest: &Ingest) -> Result<Preview, KvError> {
         alerts,
     })
 }
+
+/// Why a recorded alert has no remediation, said against `catalog` (the catalog now, which may
+/// differ from the one it was matched against when it arrived).
+pub fn why_unclaimed(catalog: &[crate::operarios::OperariusDef], a: &super::AlertRecord) -> String {
+    let alert = AlertContext {
+        status: a.status.clone(),
+        labels: a.labels.clone(),
+        fingerprint: a.fingerprint.clone(),
+        ..AlertContext::default()
+    };
+    if let Some(def) = crate::operarios::candidates(catalog, &alert).first() {
+        return if def.enabled {
+            format!(
+                "no operarius matched when it arrived; `{}` matches it now",
+                def.key()
+            )
+        } else {
+            format!("only `{}` matches, and it is disabled", def.key())
+        };
+    }
+    match closest_miss(catalog, &alert) {
+        Some((key, why)) => format!("no operarius matches; closest is `{key}`: {why}"),
+        None => "no operarius matches: the catalog is empty".to_owned(),
+    }
+}

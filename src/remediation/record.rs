@@ -201,6 +201,52 @@ pub struct RemediationRecord {
     pub start_index: Option<u64>,
 }
 
+impl RemediationRecord {
+    /// What decided a remediation that did not simply run, as a metric label: `cooldown`,
+    /// `self-reference`, `budget`, `breaker`, `concurrency`, `pause`, `policy`, `dry-run`,
+    /// `shadow`, `approval`, `denied`, `expired`, `template`, `invalid`, or `other`; `None` for a
+    /// remediation that runs or ran.
+    pub fn decided_by(&self) -> Option<&'static str> {
+        use RemediationState as S;
+        if !matches!(
+            self.state,
+            S::Skipped
+                | S::Queued
+                | S::Held
+                | S::Refused
+                | S::DryRun
+                | S::AwaitingApproval
+                | S::Denied
+                | S::Expired
+        ) {
+            return None;
+        }
+        let reason = self.reason.as_deref().unwrap_or("");
+        // An approval's own words come first; what the limits said follows.
+        let reason = match reason.split_once("; ") {
+            Some((head, rest)) if head.starts_with("approved by ") => rest,
+            _ => reason,
+        };
+        let shadow = reason.strip_prefix("shadow: ");
+        let inner = shadow.unwrap_or(reason);
+        Some(match inner {
+            r if r.starts_with("budget:") => "budget",
+            r if r.starts_with("breaker open") => "breaker",
+            r if r.starts_with("concurrency:") => "concurrency",
+            r if r.starts_with("paused by") => "pause",
+            _ if shadow.is_some() => "shadow",
+            r if r.starts_with("cooldown:") => "cooldown",
+            r if r.starts_with("self-reference:") => "self-reference",
+            r if r.starts_with("refused:") => "policy",
+            r if r.starts_with("dry-run:") => "dry-run",
+            r if r.starts_with("awaiting approval") => "approval",
+            r if r.starts_with("denied by") => "denied",
+            r if r.starts_with("expired:") => "expired",
+            _ => "other",
+        })
+    }
+}
+
 /// Replicated per-operarius execution statistics: the source of the Operarius status that the
 /// leader patches in Kubernetes (so a new leader patches the same numbers).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,6 +260,97 @@ pub struct OperariusStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_decided_a_remediation_is_read_from_its_reason() {
+        let rec = |state, reason: &str| RemediationRecord {
+            seq: 1,
+            id: RemediationId("r".into()),
+            event_id: EventId("e".into()),
+            alert_seq: 1,
+            fingerprint: String::new(),
+            alertname: String::new(),
+            alert_status: "firing".into(),
+            operarius: "ops/x".into(),
+            namespace: "ops".into(),
+            job_name: "x-r".into(),
+            state,
+            reason: Some(reason.into()),
+            created_at_ms: 0,
+            started_at_ms: None,
+            finished_at_ms: None,
+            exit_code: None,
+            output_tail: String::new(),
+            rendered: None,
+            started_by: None,
+            executor: None,
+            start_index: None,
+        };
+        use RemediationState as S;
+        for (state, reason, want) in [
+            (
+                S::Held,
+                "budget: `a` on target `t` used 3 of 3 per 1h",
+                Some("budget"),
+            ),
+            (
+                S::Held,
+                "shadow: budget: `a` used 3 of 3 per 1h",
+                Some("budget"),
+            ),
+            (
+                S::Held,
+                "breaker open for `a` on target `t` since …",
+                Some("breaker"),
+            ),
+            (
+                S::Queued,
+                "concurrency: target `t` has 1 of 1",
+                Some("concurrency"),
+            ),
+            (
+                S::Queued,
+                "approved by alice at 2026-12-03T07:00:00Z; paused by bob: starts when resumed",
+                Some("pause"),
+            ),
+            (
+                S::DryRun,
+                "shadow: Job `x` rendered, not created; would have run",
+                Some("shadow"),
+            ),
+            (
+                S::DryRun,
+                "dry-run: Job `x` rendered, not created",
+                Some("dry-run"),
+            ),
+            (
+                S::Refused,
+                "refused: policy `forbidPrivileged`",
+                Some("policy"),
+            ),
+            (S::Skipped, "self-reference: …", Some("self-reference")),
+            (
+                S::Skipped,
+                "cooldown: `a` already remediated",
+                Some("cooldown"),
+            ),
+            (
+                S::AwaitingApproval,
+                "awaiting approval by an operator until …",
+                Some("approval"),
+            ),
+            (
+                S::Expired,
+                "expired: nobody approved it before …",
+                Some("expired"),
+            ),
+            (S::Denied, "denied by alice at …", Some("denied")),
+            (S::Pending, "approved by alice at …", None),
+            (S::Succeeded, "", None),
+        ] {
+            assert_eq!(rec(state, reason).decided_by(), want, "{reason}");
+        }
+    }
 
     #[test]
     fn alert_head_reads_the_leading_fields_of_an_encoded_record() {

@@ -134,6 +134,8 @@ struct AlertItem {
     summary: Option<String>,
     received_at: String,
     remediations: Vec<RemRef>,
+    /// Why it has none, when it has none.
+    why: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -142,7 +144,15 @@ struct Group {
     alerts: Vec<AlertItem>,
 }
 
-fn item(history: &History, a: AlertRecord) -> Result<AlertItem, ApiError> {
+fn item(
+    history: &History,
+    catalog: &[OperariusDef],
+    a: AlertRecord,
+) -> Result<AlertItem, ApiError> {
+    let why = a
+        .remediations
+        .is_empty()
+        .then(|| crate::remediation::why_unclaimed(catalog, &a));
     let mut remediations = Vec::with_capacity(a.remediations.len());
     for id in &a.remediations {
         if let Some(r) = history.remediation(id)? {
@@ -160,6 +170,7 @@ fn item(history: &History, a: AlertRecord) -> Result<AlertItem, ApiError> {
         labels: a.labels,
         received_at: format_ms(a.received_at_ms),
         remediations,
+        why,
     })
 }
 
@@ -205,10 +216,11 @@ pub async fn alerts(
     let (groups, next, buckets, timing) = blocking(state.replica.history(), move |h| {
         let started = Instant::now();
         let page = h.alerts_page(&filter, before, PAGE_SIZE)?;
+        let (catalog, _) = h.catalog()?;
         let mut groups: Vec<Group> = Vec::new();
         for a in page.alerts {
             let name = a.alertname.clone();
-            let it = item(&h, a)?;
+            let it = item(&h, &catalog, a)?;
             match groups.iter_mut().find(|g| g.alertname == name) {
                 Some(g) => g.alerts.push(it),
                 None => groups.push(Group {

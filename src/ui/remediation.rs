@@ -12,7 +12,7 @@ use crate::ids::RemediationId;
 use crate::time::format_ms;
 
 struct Step {
-    name: &'static str,
+    name: String,
     at_ms: Option<i64>,
     class: &'static str,
 }
@@ -24,6 +24,53 @@ fn human(ms: i64) -> String {
         ms if ms < 3_600_000 => format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000),
         ms => format!("{} h {} min", ms / 3_600_000, (ms % 3_600_000) / 60_000),
     }
+}
+
+/// The waits a remediation went through before it ran (or while it still waits): awaiting an
+/// approval and its decision, a concurrency queue or a pause. Their times come from the reason
+/// apply recorded (`approved by alice at 2026-…`).
+fn waits(rec: &crate::remediation::RemediationRecord) -> Vec<Step> {
+    use crate::remediation::RemediationState as S;
+    let reason = rec.reason.as_deref().unwrap_or("");
+    let mut out = Vec::new();
+    let decided = ["approved by ", "denied by "]
+        .iter()
+        .find_map(|p| reason.strip_prefix(p).map(|rest| (p.trim_end(), rest)));
+    if rec.state == S::AwaitingApproval || decided.is_some() {
+        out.push(Step {
+            name: "awaiting approval".into(),
+            at_ms: Some(rec.created_at_ms),
+            class: if rec.state == S::AwaitingApproval {
+                ""
+            } else {
+                "done"
+            },
+        });
+    }
+    if let Some((verb, rest)) = decided {
+        let head = rest.split("; ").next().unwrap_or(rest);
+        if let Some((who, at)) = head.rsplit_once(" at ") {
+            let at_ms = chrono::DateTime::parse_from_rfc3339(at)
+                .ok()
+                .map(|t| t.timestamp_millis());
+            // A denial is the final state; only an approval is a step on the way.
+            if verb == "approved by" {
+                out.push(Step {
+                    name: format!("approved by {who}"),
+                    at_ms,
+                    class: "done",
+                });
+            }
+        }
+    }
+    if rec.state == S::Queued || reason.contains("was queued: ") {
+        out.push(Step {
+            name: "queued".into(),
+            at_ms: None,
+            class: if rec.state == S::Queued { "" } else { "done" },
+        });
+    }
+    out
 }
 
 /// `GET /remediations/{id}`.
@@ -49,16 +96,17 @@ pub async fn remediation(
     };
     let mut steps = vec![
         Step {
-            name: "received",
+            name: "received".into(),
             at_ms: alert.as_ref().map(|a| a.received_at_ms),
             class: "done",
         },
         Step {
-            name: "matched",
+            name: "matched".into(),
             at_ms: Some(rec.created_at_ms),
             class: "done",
         },
     ];
+    steps.extend(waits(&rec));
     let done_if = |at: Option<i64>| if at.is_some() { "done" } else { "" };
     let job = state
         .jobs
@@ -69,32 +117,32 @@ pub async fn remediation(
             // Kubernetes: the leader's committed start, then the Job as the API reports it.
             (Some(_), job) => {
                 steps.push(Step {
-                    name: "started by the leader",
+                    name: "started by the leader".into(),
                     at_ms: rec.started_at_ms,
                     class: done_if(rec.started_at_ms),
                 });
                 let (created, running) = job.unwrap_or_default();
                 steps.push(Step {
-                    name: "Job created",
+                    name: "Job created".into(),
                     at_ms: created,
                     class: done_if(created),
                 });
                 steps.push(Step {
-                    name: "running",
+                    name: "running".into(),
                     at_ms: running,
                     class: done_if(running),
                 });
             }
             // Local processes start when the start is committed.
             (None, _) => steps.push(Step {
-                name: "running",
+                name: "running".into(),
                 at_ms: rec.started_at_ms,
                 class: done_if(rec.started_at_ms),
             }),
         }
     }
     steps.push(Step {
-        name: state_name,
+        name: state_name.into(),
         at_ms: rec.finished_at_ms,
         class: end_class,
     });

@@ -319,6 +319,47 @@ async fn approvals_dry_run_and_policy_decide_what_runs_and_say_why() {
     let (_, state) = post(alert("Gated", 6)).await;
     assert_eq!(state, "awaiting-approval");
 
+    // Why, after the fact: the timeline shows the wait and the decision, metrics count what
+    // decided, and an alert no operarius took says which came closest.
+    let page = http
+        .get(url(&format!("/remediations/{gated}")))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        page.contains("awaiting approval") && page.contains("approved by loopback"),
+        "the timeline shows the wait and who ended it"
+    );
+    let metrics = http
+        .get(url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for line in [
+        r#"openfero_remediations_recent_decided{state="refused",reason="policy"} 2"#,
+        r#"openfero_remediations_recent_decided{state="dry-run",reason="dry-run"} 1"#,
+        r#"openfero_remediations_recent_decided{state="denied",reason="denied"} 1"#,
+        r#"openfero_remediations_recent_decided{state="expired",reason="expired"} 1"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    let (status, _) = post_alert(&http, &url("/alerts"), &alert("Gatd", 10))
+        .await
+        .expect("post");
+    assert_eq!(status, StatusCode::OK);
+    let alerts: Value = get_json(&http, &url("/api/alerts?q=Gatd")).await;
+    assert_eq!(
+        alerts[0]["why"],
+        "no operarius matches; closest is `default/gated`: alertname is `Gatd`, the selector wants `Gated`",
+        "{alerts}"
+    );
+
     let runs = marker_lines(&marker);
     assert_eq!(runs, vec!["1".to_string()], "only the approved one ran");
 }
