@@ -847,3 +847,61 @@ fn monitoring_objects_scrape_every_pod_and_alert_on_real_metrics() {
         "{text}"
     );
 }
+
+#[test]
+fn guard_rails_become_flags_and_a_policy_file_the_binary_accepts() {
+    let docs = render(&[
+        "--set",
+        "guardRails.mode=shadow",
+        "--set",
+        "guardRails.budgetGlobal={100/1h,500/24h}",
+        "--set-json",
+        r#"guardRails.policy={"allowedImages":["registry.example.com/*"],"maxActiveDeadlineSeconds":900,"forbidHostPath":false}"#,
+    ]);
+    let sts = one(&docs, "StatefulSet");
+    let args = expanded_args(sts, "openfero-0");
+    assert_eq!(flag(&args, "mode"), Some("shadow"));
+    assert_eq!(flag(&args, "budget-global"), Some("100/1h,500/24h"));
+    assert_eq!(
+        flag(&args, "policy-file"),
+        Some("/etc/openfero/policy/policy.yaml")
+    );
+    let cli = Cli::try_parse_from(std::iter::once("openfero".to_string()).chain(args.clone()))
+        .unwrap_or_else(|e| panic!("openfero rejects the chart's args {args:?}: {e}"));
+    let CliCommand::Serve(serve) = cli.into_command() else {
+        panic!("the chart runs `openfero serve`");
+    };
+    assert_eq!(serve.mode, Some(openfero::operarios::Mode::Shadow));
+    assert_eq!(serve.budget_global.len(), 2);
+    assert!(
+        sts["spec"]["template"]["metadata"]["annotations"]["checksum/policy"].is_string(),
+        "a policy change rolls the pods (it is read at start)"
+    );
+
+    // The ConfigMap holds a policy openfero loads, mounted where the flag points.
+    let cm = of_kind(&docs, "ConfigMap")
+        .into_iter()
+        .find(|c| str_of(&c["metadata"]["name"]).ends_with("-policy"))
+        .expect("the policy ConfigMap");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("policy.yaml");
+    std::fs::write(&file, str_of(&cm["data"]["policy.yaml"])).expect("write");
+    let policy = openfero::operarios::load_policy(&file).expect("openfero loads the policy");
+    assert_eq!(policy.max_active_deadline_seconds, Some(900));
+    assert!(policy.forbid_privileged && !policy.forbid_host_path);
+    let mounts = container(sts)["volumeMounts"]
+        .as_sequence()
+        .expect("mounts");
+    assert!(mounts
+        .iter()
+        .any(|m| m["name"] == "policy" && m["mountPath"] == "/etc/openfero/policy"));
+
+    // A mode the binary does not know, or an unknown policy rule, is refused by the schema.
+    assert!(try_render(&["--set", "guardRails.mode=yolo"]).is_err());
+    assert!(try_render(&["--set-json", r#"guardRails.policy={"allowImages":[]}"#]).is_err());
+    // None of it by default.
+    let plain = render(&[]);
+    let args = expanded_args(one(&plain, "StatefulSet"), "openfero-0");
+    assert!(flag(&args, "mode").is_none() && flag(&args, "policy-file").is_none());
+    assert!(of_kind(&plain, "ConfigMap").is_empty());
+}
