@@ -262,15 +262,26 @@ fn scan_action(action: &str) -> Option<ActionScan<'_>> {
                 })
             }
             quote @ (b'"' | b'\'' | b'`') => {
+                // Where gtmpl's lexer ends the string, which is not where Go's does: a quote
+                // right after *any* run of backslashes is escaped for it (`"a\\"` does not
+                // end), and a newline ends the action with an error.
                 let start = i;
                 i += 1;
+                let mut escaped = false;
                 loop {
                     match bytes.get(i) {
                         None => return None,
-                        Some(b'\\') if quote != b'`' => i += 2,
-                        Some(&b) if b == quote => break,
-                        Some(_) => i += 1,
+                        Some(b'\\') if quote != b'`' => {
+                            escaped = true;
+                            i += 1;
+                            continue;
+                        }
+                        Some(b'\n') if quote != b'`' => return None,
+                        Some(&b) if b == quote && !escaped => break,
+                        Some(_) => {}
                     }
+                    escaped = false;
+                    i += 1;
                 }
                 i += 1;
                 if unquotable_literal.is_none() {
@@ -706,6 +717,10 @@ mod tests {
             "{{ \"\\é\" }}",
             "{{ printf \"%s\\x20€\" .Labels.pod }}",
             "{{ `\\x41ab€` }}",
+            // gtmpl escapes a quote after any run of backslashes: its string runs on to the
+            // third quote, and `f€` is outside it (fuzzing found it in a longer text).
+            "{{ \"x\\\\\" y \" f€ }}\" }}",
+            "{{ ifq.e  Status \"f\u{fffd}ri\t\u{7f}D<<\u{4}\u{4}\\\\\\\\\\\\\\\\\"ir\" f\u{fffd}a}}b\" |} {/* a }} b */}\t\u{7f}, li- x",
         ] {
             for result in [check_template(text), render(text).map(drop)] {
                 match result {
