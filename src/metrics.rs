@@ -108,6 +108,7 @@ pub struct Metrics {
     /// Loop breakers open now (replicated state, read at scrape time), and whether the global
     /// pause is on.
     pub breakers_open: Gauge,
+    pub budgets_full: Gauge,
     pub remediations_paused: Gauge,
 }
 
@@ -276,6 +277,12 @@ impl Metrics {
             "Gossip packets dropped: not sealed with an installed key",
             gossip_rejected_packets.clone(),
         );
+        let budgets_full = Gauge::default();
+        r.register(
+            "budgets_full",
+            "Budget scopes (operarius and target, namespace, cluster) with a full window now: their next remediation is held",
+            budgets_full.clone(),
+        );
         let breakers_open = Gauge::default();
         r.register(
             "breakers_open",
@@ -324,6 +331,7 @@ impl Metrics {
             gossip_rejected_packets,
             tls_handshake_failures,
             breakers_open,
+            budgets_full,
             remediations_paused,
         }
     }
@@ -415,6 +423,13 @@ pub async fn refresh(metrics: &Metrics, cluster: &crate::cluster::Cluster, probl
     if let Ok(breakers) = history.breakers() {
         let open = breakers.iter().filter(|b| b.is_open(now)).count();
         metrics.breakers_open.set(as_i64(open as u64));
+    }
+    if let Ok(budgets) = history.budgets(now) {
+        let full = budgets
+            .iter()
+            .filter(|b| b.windows.iter().any(|w| w.frees_at_ms.is_some()))
+            .count();
+        metrics.budgets_full.set(as_i64(full as u64));
     }
     if let Ok(pause) = history.pause() {
         metrics.remediations_paused.set(i64::from(pause.paused));

@@ -68,11 +68,50 @@ impl BreakerView {
     }
 }
 
+/// One budget window's use.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WindowUseView {
+    pub max: u32,
+    /// The window, as written (`1h`, `24h`).
+    pub per: String,
+    pub used: u32,
+    /// When full: when the oldest counted admission leaves the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frees_at: Option<String>,
+}
+
+/// A budget that has counted something, and how full each window is.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BudgetView {
+    pub scope: String,
+    pub windows: Vec<WindowUseView>,
+}
+
 /// The guard rails' live state.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct GuardsView {
     pub pause: PauseView,
     pub breakers: Vec<BreakerView>,
+    pub budgets: Vec<BudgetView>,
+}
+
+impl BudgetView {
+    pub fn of(b: crate::remediation::BudgetUse) -> Self {
+        Self {
+            scope: b.scope,
+            windows: b
+                .windows
+                .into_iter()
+                .map(|w| WindowUseView {
+                    max: w.window.max,
+                    per: crate::operarios::format_duration_ms(w.window.per_ms),
+                    used: w.used,
+                    frees_at: w.frees_at_ms.map(crate::time::format_ms),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// The pause switch and every breaker that counted something.
@@ -80,7 +119,7 @@ pub struct GuardsView {
     get,
     path = "/api/guards",
     tag = "guards",
-    responses((status = 200, description = "Pause and breakers, as this node has applied them", body = GuardsView))
+    responses((status = 200, description = "Pause, breakers and budget use, as this node has applied them", body = GuardsView))
 )]
 pub async fn guards(State(state): State<AppState>) -> Result<Json<GuardsView>, ApiError> {
     let history = state.replica.history();
@@ -93,7 +132,14 @@ pub async fn guards(State(state): State<AppState>) -> Result<Json<GuardsView>, A
         .iter()
         .map(|b| BreakerView::of(b, now))
         .collect();
+    let budgets = history
+        .budgets(now)
+        .map_err(internal)?
+        .into_iter()
+        .map(BudgetView::of)
+        .collect();
     Ok(Json(GuardsView {
+        budgets,
         pause: PauseView {
             paused: pause.paused,
             by: pause.by,

@@ -20,5 +20,5 @@ pub use machine::{
     StoredGuardsV1,
 };
 pub use preview::{preview, why_unclaimed, AlertPreview, CandidatePreview, Preview, Verdict};
-pub use query::{AlertFilter, AlertPage, History};
+pub use query::{AlertFilter, AlertPage, BudgetUse, History, WindowUse};
 pub use record::{AlertRecord, OperariusStats, RemediationRecord, RemediationState};

@@ -314,6 +314,55 @@ impl History {
         self.reader.rehearsal()
     }
 
+    /// How full every budget that has counted something is at `now_ms`: per operarius and
+    /// target, per namespace and cluster-wide, each window with its use.
+    pub fn budgets(&self, now_ms: i64) -> Result<Vec<BudgetUse>, KvError> {
+        let guards = self.guards()?.unwrap_or_default();
+        let mut out = Vec::new();
+        for item in self.reader.iter_prefix(keys::BUDGET) {
+            let (k, v) = item?;
+            let times: Vec<i64> = codec::decode(&v)?;
+            let rest = &k[keys::BUDGET.len()..];
+            let Some(nul) = rest.iter().position(|b| *b == 0) else {
+                continue;
+            };
+            let kind = String::from_utf8_lossy(&rest[..nul]).into_owned();
+            let name = String::from_utf8_lossy(&rest[nul + 1..]).into_owned();
+            let (scope, windows) = match kind.as_str() {
+                "t" => {
+                    let (operarius, target) = name.split_once('\u{1f}').unwrap_or((&name, ""));
+                    (
+                        format!("operarius `{operarius}` on target `{target}`"),
+                        guards.of(operarius).budgets,
+                    )
+                }
+                "n" => (
+                    format!("namespace `{name}`"),
+                    guards.cluster.per_namespace.clone(),
+                ),
+                _ => ("cluster".to_owned(), guards.cluster.global.clone()),
+            };
+            let windows = windows
+                .iter()
+                .map(|w| {
+                    let inside: Vec<i64> = times
+                        .iter()
+                        .copied()
+                        .filter(|t| now_ms - *t < w.per_ms)
+                        .collect();
+                    let full = inside.len() >= w.max as usize;
+                    WindowUse {
+                        window: *w,
+                        used: inside.len() as u32,
+                        frees_at_ms: full.then(|| inside[inside.len() - w.max as usize] + w.per_ms),
+                    }
+                })
+                .collect();
+            out.push(BudgetUse { scope, windows });
+        }
+        Ok(out)
+    }
+
     /// The approval record of a remediation awaiting approval.
     pub fn awaiting(&self, seq: u64) -> Result<Option<super::Awaiting>, KvError> {
         self.reader.get_as(&keys::with_seq(keys::AWAITING, seq))
@@ -499,4 +548,19 @@ mod tests {
         assert!(!contains_lowercase("Überlast", "last!", &mut buf));
         assert!(contains_lowercase("anything", "", &mut buf));
     }
+}
+
+/// One budget scope and how full each of its windows is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetUse {
+    pub scope: String,
+    pub windows: Vec<WindowUse>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowUse {
+    pub window: crate::operarios::WindowDef,
+    pub used: u32,
+    /// When the window is full: when its oldest counted admission leaves it.
+    pub frees_at_ms: Option<i64>,
 }

@@ -155,6 +155,25 @@ async fn a_budget_of_three_per_hour_holds_47_of_50_across_a_leader_kill() {
     .await;
     let held = count(&list, "held");
     assert_eq!(held, 47, "{list:#?}");
+    // The budget's use is visible: full, and when it frees.
+    let guards: Value = get_json(&http, &cluster.url(&survivor, "/api/guards")).await;
+    let budget = &guards["budgets"][0];
+    assert_eq!(
+        budget["scope"],
+        "operarius `default/burst` on target `namespace=shop,alertname=GuardBurst,pod=web-1`",
+        "{guards}"
+    );
+    assert_eq!(
+        (&budget["windows"][0]["used"], &budget["windows"][0]["max"]),
+        (&json!(3), &json!(3)),
+        "{guards}"
+    );
+    assert!(budget["windows"][0]["freesAt"].is_string(), "{guards}");
+    let metrics = text(&http, &cluster.url(&survivor, "/metrics")).await;
+    assert!(
+        metrics.lines().any(|l| l == "openfero_budgets_full 1"),
+        "a full budget is visible to whoever scrapes"
+    );
     let admitted: Vec<&Value> = list.iter().filter(|r| r["state"] != "held").collect();
     assert_eq!(admitted.len(), 3, "{admitted:#?}");
     for r in list.iter().filter(|r| r["state"] == "held") {
