@@ -316,8 +316,75 @@ async fn approvals_dry_run_and_policy_decide_what_runs_and_say_why() {
         "{tried}"
     );
     // Trying changed nothing.
-    let (_, state) = post(alert("Gated", 6)).await;
+    let (waiting, state) = post(alert("Gated", 6)).await;
     assert_eq!(state, "awaiting-approval");
+
+    // The UI's buttons: same-origin form posts answered with a redirect back.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let form = |path: &str, fields: &[(&str, &str)], site: &str| {
+        browser
+            .post(url(path))
+            .header("sec-fetch-site", site)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(fields).expect("form"))
+            .send()
+    };
+    let r = form(&format!("/remediations/{waiting}/deny"), &[], "cross-site")
+        .await
+        .expect("post");
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "a foreign page cannot press it"
+    );
+    let r = form(&format!("/remediations/{waiting}/deny"), &[], "same-origin")
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers()["location"],
+        format!("/remediations/{waiting}").as_str()
+    );
+    assert_eq!(remediation(&waiting).await["state"], "denied");
+    let r = form("/guards/pause", &[("paused", "true")], "same-origin")
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let guards: Value = get_json(&http, &url("/api/guards")).await;
+    assert_eq!(guards["pause"]["paused"], true, "{guards}");
+    let page = http
+        .get(url("/operarios"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        page.contains("id=\"resume\""),
+        "the banner offers to resume"
+    );
+    let r = form("/guards/pause", &[("paused", "maybe")], "same-origin")
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = form("/guards/pause", &[("paused", "false")], "same-origin")
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let guards: Value = get_json(&http, &url("/api/guards")).await;
+    assert_eq!(guards["pause"]["paused"], false);
+    let r = form(
+        "/guards/breakers/reset",
+        &[("operarius", "default/gated"), ("target", "nowhere")],
+        "same-origin",
+    )
+    .await
+    .expect("post");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "no such breaker");
 
     // Why, after the fact: the timeline shows the wait and the decision, metrics count what
     // decided, and an alert no operarius took says which came closest.
@@ -344,7 +411,7 @@ async fn approvals_dry_run_and_policy_decide_what_runs_and_say_why() {
     for line in [
         r#"openfero_remediations_recent_decided{state="refused",reason="policy"} 2"#,
         r#"openfero_remediations_recent_decided{state="dry-run",reason="dry-run"} 1"#,
-        r#"openfero_remediations_recent_decided{state="denied",reason="denied"} 1"#,
+        r#"openfero_remediations_recent_decided{state="denied",reason="denied"} 2"#,
         r#"openfero_remediations_recent_decided{state="expired",reason="expired"} 1"#,
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
