@@ -54,6 +54,11 @@ impl EventId {
     }
 }
 
+/// A Raft node id as every answer, log line and page shows it: 16 lowercase hex digits.
+pub fn node_hex(id: u64) -> String {
+    format!("{id:016x}")
+}
+
 impl RemediationId {
     /// Deterministic id of the remediation of `event` by the operarius `namespace/name`.
     pub fn derive(event: &EventId, operarius_key: &str) -> Self {

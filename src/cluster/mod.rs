@@ -203,7 +203,7 @@ pub async fn watch_membership(cluster: Cluster, stop: CancellationToken) {
         };
         if (was_member && initialised && !member) || refused_by_majority {
             tracing::error!(
-                node = %crate::http::node_hex(replica.id()),
+                node = %crate::ids::node_hex(replica.id()),
                 "this node was removed from the cluster: stopping raft; wipe the data dir to rejoin as a new node"
             );
             if let Some(g) = cluster.gossip() {

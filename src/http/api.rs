@@ -13,10 +13,11 @@ use utoipa::IntoParams;
 use super::error::ApiError;
 use super::forward::forward;
 use super::view::{
-    node_hex, AboutView, AlertView, ErrorBody, HealthView, OperariusView, ProblemView, ReadyView,
+    AboutView, AlertView, ErrorBody, HealthView, OperariusView, ProblemView, ReadyView,
     RemediationView,
 };
 use super::AppState;
+use crate::ids::node_hex;
 use crate::ids::RemediationId;
 use crate::remediation::{AlertFilter, RemediationState};
 

@@ -17,7 +17,7 @@ use axum::Router;
 pub use error::{ApiError, Challenge};
 pub use guards::BreakerView;
 pub use preview::try_webhook;
-pub use view::{node_hex, AlertView, IngestView, OperariusView, RemediationView, TryView};
+pub use view::{AlertView, IngestView, OperariusView, RemediationView, TryView};
 pub use webhook::read_body;
 
 use crate::catalog::Catalog;

@@ -5,15 +5,12 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::ids::node_hex;
 use crate::operarios::{BrokenOperarius, OperariusDef, RenderedJob};
 use crate::remediation::{
     AlertPreview, AlertRecord, IngestSummary, Preview, RemediationRecord, Verdict,
 };
 use crate::time::format_ms;
-
-pub fn node_hex(id: u64) -> String {
-    format!("{id:016x}")
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
