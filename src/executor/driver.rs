@@ -18,6 +18,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
+mod report;
+
 use super::process::{run_process, ProcessEnd, ProcessResult, ProcessSpec};
 use crate::ids::RemediationId;
 use crate::kubernetes::{
@@ -30,6 +32,7 @@ use crate::remediation::{
 use crate::replica::{ProposeError, Replica};
 use crate::time::now_ms;
 use k8s_openapi::api::batch::v1::Job;
+use report::{open_breakers, report_stats, split_key};
 
 #[derive(Debug, Clone)]
 pub struct ExecutorConfig {
@@ -96,6 +99,9 @@ struct Epoch {
     unreported: Vec<Unreported>,
     /// Highest remediation seq whose Skipped event was considered (Kubernetes).
     events_cursor: u64,
+    /// Loop breakers seen open (operarius, target, opened at): each opening is announced once
+    /// per leadership, and a new leader does not announce what was open before it led.
+    breakers_seen: HashSet<(String, String, i64)>,
 }
 
 /// Runs pending remediations while this node leads.
@@ -173,6 +179,7 @@ impl Executor {
                         ensured: HashMap::new(),
                         unreported: Vec::new(),
                         events_cursor: self.replica.history().last_remediation_seq().unwrap_or(0),
+                        breakers_seen: open_breakers(&self.replica),
                     }
                 });
             }
@@ -234,6 +241,7 @@ impl Executor {
         }
         if let Backend::Kubernetes(k) = &self.backend {
             self.report_skipped(epoch, k).await;
+            self.report_breakers(epoch, k).await;
         }
         // Approvals nobody gave in time: expired by the leader's clock, decided in apply.
         let now = now_ms();
@@ -548,48 +556,6 @@ impl Executor {
             },
         }
     }
-
-    /// Publish `Skipped` and `RemediationFailed` Events for remediations decided in apply since
-    /// the last look.
-    async fn report_skipped(&self, epoch: &mut Epoch, k: &KubeBackend) {
-        let Ok(recent) = self
-            .replica
-            .history()
-            .remediations_after(epoch.events_cursor, 256)
-        else {
-            return;
-        };
-        for rec in recent {
-            epoch.events_cursor = rec.seq;
-            // Decided in apply without ever starting: skipped by a cooldown, failed because
-            // the operarius is invalid or its template cannot be rendered for the alert, held
-            // or queued by the guard rails, refused by the policy, rehearsed, or waiting for
-            // an operator.
-            let (warning, kind) = match rec.state {
-                RemediationState::Skipped => (false, "Skipped"),
-                RemediationState::Failed if rec.started_at_ms.is_none() => {
-                    (true, "RemediationFailed")
-                }
-                RemediationState::Held => (true, "Held"),
-                RemediationState::Queued => (false, "Queued"),
-                RemediationState::Refused => (true, "RefusedByPolicy"),
-                RemediationState::DryRun => (false, "DryRun"),
-                RemediationState::AwaitingApproval => (false, "AwaitingApproval"),
-                _ => continue,
-            };
-            let (ns, name) = split_key(&rec.operarius);
-            let reason = rec.reason.clone().unwrap_or_default();
-            k.reporter
-                .event(
-                    ns,
-                    name,
-                    warning,
-                    kind,
-                    format!("alert {}: {reason}", rec.alertname),
-                )
-                .await;
-        }
-    }
 }
 
 /// The running remediation's Job as this node's watch shows it.
@@ -598,18 +564,6 @@ fn watched_job(epoch: &Epoch, k: &KubeBackend, rec: &RemediationRecord) -> Optio
         return None;
     }
     k.jobs.get(&rec.namespace, &rec.job_name)
-}
-
-/// Patch the Operarius status from the replicated statistics.
-async fn report_stats(replica: &Replica, k: &KubeBackend, operarius: &str) {
-    if let Ok(stats) = replica.history().operarius_stats(operarius) {
-        let (ns, name) = split_key(operarius);
-        k.reporter.patch_status(ns, name, &stats).await;
-    }
-}
-
-fn split_key(key: &str) -> (&str, &str) {
-    key.split_once('/').unwrap_or(("default", key))
 }
 
 fn outcome_of(result: ProcessResult) -> (Outcome, String) {

@@ -99,3 +99,39 @@ async fn dry_run_and_shadow_create_no_job_and_an_approval_creates_exactly_one() 
         "one Job: the approved remediation's; none for dry-run or shadow"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opened_breaker_is_announced_once_and_holds_the_next_alert() {
+    let env = env().await;
+    apply(
+        &env,
+        &operarius("flaky", "Flaky", "firing", "breaker: {maxFailed: 1}"),
+    )
+    .await;
+    wait_catalog(&env, "ops/flaky").await;
+    let (id, name) = expected_ids("Flaky", "web-1", "firing", "flaky");
+    post(&env, &alert_body("Flaky", "web-1", "firing")).await;
+    job(&env, &name).await;
+    env.double
+        .fail_job(NS, &name, "BackoffLimitExceeded")
+        .expect("fail");
+    remediation_state(&env, &id, "failed").await;
+    let opened = events_with_reason(&env, "BreakerOpened").await;
+    let note = opened[0].note.clone().unwrap_or_default();
+    assert!(
+        note.contains("target namespace=shop,alertname=Flaky,pod=web-1")
+            && note.contains("1 failed runs"),
+        "{note}"
+    );
+    let mut again = alert_body("Flaky", "web-1", "firing");
+    again["alerts"][0]["startsAt"] = json!("2026-01-01T00:05:00Z");
+    let answer = post(&env, &again).await;
+    assert_eq!(first(&answer).1, "held", "{answer}");
+    events_with_reason(&env, "Held").await;
+    assert_eq!(
+        events_with_reason(&env, "BreakerOpened").await.len(),
+        1,
+        "announced once"
+    );
+    assert_eq!(env.double.count_requests("POST", "/jobs"), 1);
+}
