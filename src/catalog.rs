@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use crate::operarios::{
     catalog_fingerprint, load_paths, BrokenOperarius, ClusterGuards, GuardsDef, OperariusDef,
-    Problem,
+    PolicyDef, Problem,
 };
 use crate::remediation::{CommandV1, StoredGuards};
 use crate::replica::{ProposeError, Replica};
@@ -103,6 +103,10 @@ impl Catalog {
     ) -> bool {
         defs.sort_by_key(|d| d.key());
         broken.sort_by_key(|b| b.key());
+        let mut problems = problems;
+        if let Some(policy) = &self.cluster.policy {
+            problems.extend(policy_problems(&defs, policy));
+        }
         let fingerprint = catalog_fingerprint(&defs, &broken);
         let mut loaded = self.loaded.lock().expect("catalog lock poisoned");
         let changed = loaded.fingerprint != fingerprint || loaded.guards != guards;
@@ -276,10 +280,58 @@ impl Catalog {
     }
 }
 
+/// Every rule of `policy` that an operarius of an external catalog (Kubernetes) breaks, as a
+/// problem of that operarius (the file loader reports them per document instead).
+fn policy_problems(defs: &[OperariusDef], policy: &PolicyDef) -> Vec<Problem> {
+    defs.iter()
+        .flat_map(|def| {
+            policy
+                .operarius_problems(def)
+                .into_iter()
+                .map(|message| Problem {
+                    file: format!("operarius {}", def.key()).into(),
+                    document: 0,
+                    name: Some(def.name.clone()),
+                    message,
+                })
+        })
+        .collect()
+}
+
 /// Problems that are failures to read a path, not invalid content.
 fn unreadable(problems: &[Problem]) -> u64 {
     problems
         .iter()
         .filter(|p| p.message.starts_with("cannot read"))
         .count() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operarios::{load_text, PolicySpec};
+
+    #[test]
+    fn an_external_catalog_reports_what_breaks_the_policy_and_keeps_the_operarius() {
+        let yaml = "apiVersion: openfero.io/v1alpha1\nkind: Operarius\nmetadata: {name: root, namespace: ops}\nspec:\n  alertSelector: {alertname: A, status: firing}\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          hostNetwork: true\n          containers: [{name: c, image: busybox}]\n";
+        let report = load_text(std::path::Path::new("x.yaml"), yaml, "ops");
+        let spec: PolicySpec = serde_yaml::from_str("allowedImages: [busybox]\n").unwrap();
+        let catalog = Catalog::external("ops").with_cluster_guards(ClusterGuards {
+            policy: Some(spec.to_def().unwrap()),
+            ..ClusterGuards::default()
+        });
+        assert!(catalog.replace(report.operarios, Vec::new(), BTreeMap::new(), Vec::new()));
+        let problems = catalog.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].file, PathBuf::from("operarius ops/root"));
+        assert!(
+            problems[0].message.contains("forbidHostNetwork"),
+            "{problems:?}"
+        );
+        assert_eq!(
+            catalog.defs().len(),
+            1,
+            "apply refuses its remediations instead"
+        );
+    }
 }

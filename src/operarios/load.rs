@@ -96,17 +96,13 @@ impl LoadReport {
     /// with the rule (the policy may change without the files changing).
     pub fn check_policy(&mut self, policy: &PolicyDef) {
         for def in &self.operarios {
-            let Ok(template) = def.job_template() else {
-                continue;
-            };
-            let key = def.key();
-            let (file, document) = self.origins.get(&key).cloned().unwrap_or_default();
-            for v in policy.violations(&template, &[def.namespace.as_str()]) {
+            let (file, document) = self.origins.get(&def.key()).cloned().unwrap_or_default();
+            for message in policy.operarius_problems(def) {
                 self.problems.push(Problem {
                     file: file.clone(),
                     document,
                     name: Some(def.name.clone()),
-                    message: format!("refused by policy: {v}"),
+                    message,
                 });
             }
         }

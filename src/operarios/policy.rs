@@ -150,6 +150,18 @@ impl<'a> Allowed<'a> {
 }
 
 impl PolicyDef {
+    /// What an operarius' Job template breaks before any alert renders it, each as a problem
+    /// message (`refused by policy: …`); its own namespace is the one it acts in.
+    pub fn operarius_problems(&self, def: &super::OperariusDef) -> Vec<String> {
+        let Ok(template) = def.job_template() else {
+            return Vec::new();
+        };
+        self.violations(&template, &[def.namespace.as_str()])
+            .into_iter()
+            .map(|v| format!("refused by policy: {v}"))
+            .collect()
+    }
+
     /// Every rule the Job template breaks, each naming the rule. `namespaces` are those the
     /// remediation acts in (the Job's, and the alert's when known).
     pub fn violations(&self, job: &JobTemplateSpec, namespaces: &[&str]) -> Vec<String> {
