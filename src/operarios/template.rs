@@ -181,9 +181,15 @@ fn preflight(text: &str) -> Result<(), RenderError> {
             )));
         }
         if let Some(literal) = unquotable {
-            return Err(fail(format!(
-                "the string {literal} mixes a `\\x`/`\\u` escape (or a `\\` before a non-ASCII character) with non-ASCII characters, which gtmpl cannot unquote: write the characters themselves"
-            )));
+            return Err(fail(if literal.is_ascii() {
+                format!(
+                    "the string {literal} ends in a `\\` or has a `\\x`/`\\u` escape without all its digits, which gtmpl cannot unquote"
+                )
+            } else {
+                format!(
+                    "the string {literal} mixes a `\\x`/`\\u` escape (or a `\\` before a non-ASCII character) with non-ASCII characters, which gtmpl cannot unquote: write the characters themselves"
+                )
+            }));
         }
         let inner = action[..end].trim_start();
         let inner = match inner.strip_prefix('-') {
@@ -219,13 +225,77 @@ struct ActionScan<'a> {
 
 /// Whether gtmpl 0.7.1 would slice inside a character unquoting a literal (it unquotes raw
 /// `` `…` `` strings too): after a `\x` or `\u` escape it reads the rest of the string in
-/// fixed byte steps, and after `\` it reads two bytes.
+/// fixed byte steps, and after `\` it reads two bytes — or would panic or loop for ever on
+/// another escape ([`unquote_survives`]).
 fn unquotable(literal: &str) -> bool {
     let escapes = literal
         .as_bytes()
         .windows(2)
         .any(|w| w[0] == b'\\' && (w[1] == b'x' || w[1] == b'u' || !w[1].is_ascii()));
-    escapes && !literal.is_ascii()
+    (escapes && !literal.is_ascii()) || !unquote_survives(literal)
+}
+
+/// Walks `literal` (quotes included) as gtmpl 0.7.1's `unquote_str` does and says whether it
+/// gets through: `false` where gtmpl would slice past the end or inside a character (a `\`
+/// as the string's last character: `` `a\` ``) or stop advancing and loop for ever (a `\x`
+/// or `\u` with fewer than 4 or 6 bytes left: `"\x"`). An escape gtmpl refuses is fine: it
+/// fails the parse with an error.
+fn unquote_survives(literal: &str) -> bool {
+    if literal.len() < 2 {
+        return true;
+    }
+    let raw = &literal[1..literal.len() - 1];
+    let mut i = 0;
+    while i < raw.len() {
+        if !raw.is_char_boundary(i) {
+            return false;
+        }
+        let s = &raw[i..];
+        if !s.starts_with('\\') {
+            i += s.chars().next().map_or(1, char::len_utf8);
+            continue;
+        }
+        if s.len() < 2 || !s.is_char_boundary(2) {
+            return false;
+        }
+        let step = match &s[..2] {
+            "\\x" => fixed_steps(s, 4, 2),
+            "\\u" => fixed_steps(s, 6, 4),
+            "\\U" if s.len() == 10 => Some(Some(10)),
+            "\\b" | "\\f" | "\\n" | "\\r" | "\\t" | "\\'" | "\\\"" | "\\\\" => Some(Some(2)),
+            _ => Some(None),
+        };
+        match step {
+            None | Some(Some(0)) => return false,
+            Some(None) => return true,
+            Some(Some(n)) => i += n,
+        }
+    }
+    true
+}
+
+/// gtmpl's `\x`/`\u` reader on `s`: `width`-byte steps, each `\x`/`\u` then `digits` hex
+/// digits, while `width` bytes are left. `None`: it would slice inside a character;
+/// `Some(None)`: it fails (a parse error); `Some(Some(n))`: it consumes `n` bytes (0 makes
+/// `unquote_str` loop for ever).
+fn fixed_steps(s: &str, width: usize, digits: usize) -> Option<Option<usize>> {
+    let mut j = 0;
+    while s.len() > j {
+        if !s.is_char_boundary(j) {
+            return None;
+        }
+        if s[j..].len() < width {
+            break;
+        }
+        if !s.is_char_boundary(j + 2) || !s.is_char_boundary(j + 2 + digits) {
+            return None;
+        }
+        if u32::from_str_radix(&s[j + 2..j + 2 + digits], 16).is_err() {
+            return Some(None);
+        }
+        j += width;
+    }
+    Some(Some(j))
 }
 
 /// Finds the `}}` closing an action, skipping quoted strings and a leading
@@ -738,6 +808,42 @@ mod tests {
             ("{{/* é */}}café {{ .Labels.pod }}", "café web-1"),
             ("café. {{- .Labels.pod -}} \u{a0}é", "café.web-1é"),
             ("{{ \"\\x41\\n\" }}{{ \"é\\t\" }}", "A\né\t"),
+        ] {
+            assert_eq!(render(text).as_deref(), Ok(expected), "{text}");
+        }
+    }
+
+    /// Found by fuzzing the rendering (2026-12-03, 376 949 executions into the run after the
+    /// quote fix): gtmpl's unquoting of a raw string ending in `\` sliced past its end — on
+    /// the parsing thread, so in the catalog loader and in apply. Reading its code for the
+    /// fix showed the same unquoting never advancing on a `\x` or `\u` with too few digits
+    /// left (`"\x"`), looping for ever.
+    #[test]
+    fn strings_gtmpl_cannot_unquote_are_refused_before_it_tries() {
+        for text in [
+            "{{ printf `<b>s% .A^^\\`trtsAt }}",
+            "{{ `a\\` }}",
+            "{{ \"\\x\" }}",
+            "{{ \"ab\\u12\" }}",
+            "{{ \"\\x41\\x4\" }}",
+        ] {
+            for result in [check_template(text), render(text).map(drop)] {
+                match result {
+                    Err(RenderError::Parse { message, .. }) => {
+                        assert!(
+                            message.contains("gtmpl cannot unquote"),
+                            "{text}: {message}"
+                        )
+                    }
+                    other => panic!("{text}: {other:?}"),
+                }
+            }
+        }
+        for (text, expected) in [
+            ("{{ `a\\\\b` }}", "a\\b"),
+            ("{{ \"\\x41\\x42\" }}", "AB"),
+            ("{{ \"\\u00e9\" }}", "é"),
+            ("{{ \"tab\\there\" }}", "tab\there"),
         ] {
             assert_eq!(render(text).as_deref(), Ok(expected), "{text}");
         }
