@@ -185,15 +185,7 @@ pub async fn pause(
         )
     })?;
     let at_ms = crate::time::now_ms();
-    tracing::info!(paused = parsed.paused, by = %by.name, "remediations pause change");
-    state
-        .replica
-        .propose(CommandV1::SetPaused {
-            paused: parsed.paused,
-            by: by.name.clone(),
-            at_ms,
-        })
-        .await?;
+    propose_pause(&state, &by, parsed.paused, at_ms).await?;
     Ok(Json(PauseView {
         paused: parsed.paused,
         by: by.name,
@@ -239,24 +231,7 @@ pub async fn reset_breaker(
         )
     })?;
     let at_ms = crate::time::now_ms();
-    tracing::info!(operarius = %parsed.operarius, target = %parsed.target, by = %by.name, "breaker reset");
-    let answer = state
-        .replica
-        .propose(CommandV1::ResetBreaker {
-            operarius: parsed.operarius.clone(),
-            target: parsed.target.clone(),
-            by: by.name.clone(),
-            at_ms,
-        })
-        .await?;
-    if let Applied::Refused(_) = answer {
-        return Err(ApiError::NotFound {
-            what: format!(
-                "breaker of `{}` on target `{}`",
-                parsed.operarius, parsed.target
-            ),
-        });
-    }
+    propose_reset(&state, &by, &parsed.operarius, &parsed.target, at_ms).await?;
     let history = state.replica.history();
     let breaker = history
         .breakers()
@@ -279,15 +254,19 @@ pub struct DecisionView {
     pub reason: Option<String>,
 }
 
-async fn decide(
-    state: AppState,
+/// Propose an operator's decision on remediation `id`, as the API and the UI's buttons do:
+/// 404 if there is no such remediation, 409 if it is not awaiting approval (decided already,
+/// expired).
+pub(crate) async fn propose_decision(
+    state: &AppState,
     by: Identity,
-    id: String,
+    id: &str,
     approve: bool,
-) -> Result<Response, ApiError> {
-    let rid = crate::ids::RemediationId(id.clone());
-    let history = state.replica.history();
-    if history
+) -> Result<(), ApiError> {
+    let rid = crate::ids::RemediationId(id.to_owned());
+    if state
+        .replica
+        .history()
         .remediation(&rid)
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .is_none()
@@ -300,19 +279,74 @@ async fn decide(
     let answer = state
         .replica
         .propose(CommandV1::Decide {
-            id: rid.clone(),
+            id: rid,
             approve,
             by: by.name,
             at_ms: crate::time::now_ms(),
         })
         .await?;
-    if let Applied::Refused(why) = answer {
-        return Err(ApiError::Conflict(why));
+    match answer {
+        Applied::Refused(why) => Err(ApiError::Conflict(why)),
+        _ => Ok(()),
     }
+}
+
+/// Propose the pause switch with the caller's identity and this node's clock.
+pub(crate) async fn propose_pause(
+    state: &AppState,
+    by: &Identity,
+    paused: bool,
+    at_ms: i64,
+) -> Result<(), ApiError> {
+    tracing::info!(paused, by = %by.name, "remediations pause change");
+    state
+        .replica
+        .propose(CommandV1::SetPaused {
+            paused,
+            by: by.name.clone(),
+            at_ms,
+        })
+        .await?;
+    Ok(())
+}
+
+/// Propose a breaker reset; 404 if that breaker never counted anything.
+pub(crate) async fn propose_reset(
+    state: &AppState,
+    by: &Identity,
+    operarius: &str,
+    target: &str,
+    at_ms: i64,
+) -> Result<(), ApiError> {
+    tracing::info!(%operarius, %target, by = %by.name, "breaker reset");
+    let answer = state
+        .replica
+        .propose(CommandV1::ResetBreaker {
+            operarius: operarius.to_owned(),
+            target: target.to_owned(),
+            by: by.name.clone(),
+            at_ms,
+        })
+        .await?;
+    match answer {
+        Applied::Refused(_) => Err(ApiError::NotFound {
+            what: format!("breaker of `{operarius}` on target `{target}`"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+async fn decide(
+    state: AppState,
+    by: Identity,
+    id: String,
+    approve: bool,
+) -> Result<Response, ApiError> {
+    propose_decision(&state, by, &id, approve).await?;
     let rec = state
         .replica
         .history()
-        .remediation(&rid)
+        .remediation(&crate::ids::RemediationId(id.clone()))
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .ok_or_else(|| ApiError::Internal("the decided remediation is not readable".into()))?;
     Ok(Json(DecisionView {

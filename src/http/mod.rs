@@ -5,7 +5,7 @@ mod admin;
 mod api;
 mod error;
 mod forward;
-mod guards;
+pub(crate) mod guards;
 pub mod openapi;
 mod preview;
 pub mod routes;

@@ -11,9 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::Identity;
-use crate::http::{ApiError, AppState};
-use crate::ids::RemediationId;
-use crate::remediation::{CommandV1, Response as Applied};
+use crate::http::{guards, ApiError, AppState};
 
 fn see_other(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
@@ -25,31 +23,7 @@ async fn decide(
     id: String,
     approve: bool,
 ) -> Result<Response, ApiError> {
-    let rid = RemediationId(id.clone());
-    if state
-        .replica
-        .history()
-        .remediation(&rid)
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .is_none()
-    {
-        return Err(ApiError::NotFound {
-            what: format!("remediation `{id}`"),
-        });
-    }
-    tracing::info!(remediation = %id, approve, by = %by.name, "approval decision (UI)");
-    let answer = state
-        .replica
-        .propose(CommandV1::Decide {
-            id: rid,
-            approve,
-            by: by.name,
-            at_ms: crate::time::now_ms(),
-        })
-        .await?;
-    if let Applied::Refused(why) = answer {
-        return Err(ApiError::Conflict(why));
-    }
+    guards::propose_decision(&state, by, &id, approve).await?;
     Ok(see_other(&format!("/remediations/{id}")))
 }
 
@@ -94,15 +68,7 @@ pub async fn pause(
         "false" => false,
         _ => return Err(bad()),
     };
-    tracing::info!(paused, by = %by.name, "remediations pause change (UI)");
-    state
-        .replica
-        .propose(CommandV1::SetPaused {
-            paused,
-            by: by.name,
-            at_ms: crate::time::now_ms(),
-        })
-        .await?;
+    guards::propose_pause(&state, &by, paused, crate::time::now_ms()).await?;
     Ok(see_other("/operarios"))
 }
 
@@ -124,23 +90,13 @@ pub async fn reset_breaker(
             json!({ "field": "operarius" }),
         )
     })?;
-    tracing::info!(operarius = %form.operarius, target = %form.target, by = %by.name, "breaker reset (UI)");
-    let answer = state
-        .replica
-        .propose(CommandV1::ResetBreaker {
-            operarius: form.operarius.clone(),
-            target: form.target.clone(),
-            by: by.name,
-            at_ms: crate::time::now_ms(),
-        })
-        .await?;
-    if let Applied::Refused(_) = answer {
-        return Err(ApiError::NotFound {
-            what: format!(
-                "breaker of `{}` on target `{}`",
-                form.operarius, form.target
-            ),
-        });
-    }
+    guards::propose_reset(
+        &state,
+        &by,
+        &form.operarius,
+        &form.target,
+        crate::time::now_ms(),
+    )
+    .await?;
     Ok(see_other("/operarios"))
 }

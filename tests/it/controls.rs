@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::cluster_support::{marker_lines, post_alert, wait_for};
-use crate::support::{client, free_port, get_json, OpenferoProcess};
+use crate::support::{client, free_port, get_json, text, OpenferoProcess};
 
 /// An operarius for `alertname` that appends the alert's `n` label to `marker`, with `extra`
 /// spec fields and `container_extra` fields of its container (both indented as children).
@@ -118,17 +118,17 @@ async fn approvals_dry_run_and_policy_decide_what_runs_and_say_why() {
         .arg(&ops)
         .output()
         .expect("run validate");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "{text}");
-    assert!(text.contains("risky.yaml#0 risky: refused by policy: policy `forbidPrivileged`: container `fix` is privileged"), "{text}");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{report}");
+    assert!(report.contains("risky.yaml#0 risky: refused by policy: policy `forbidPrivileged`: container `fix` is privileged"), "{report}");
     assert!(
-        text.contains("foreign.yaml#0 foreign: refused by policy: container `fix`: policy `allowedImages`: image `evil.example.com/tool:1` matches none of `busybox`, `docker.io/library/*`"),
-        "{text}"
+        report.contains("foreign.yaml#0 foreign: refused by policy: container `fix`: policy `allowedImages`: image `evil.example.com/tool:1` matches none of `busybox`, `docker.io/library/*`"),
+        "{report}"
     );
     assert_eq!(
-        text.matches("refused by policy").count(),
+        report.matches("refused by policy").count(),
         2,
-        "only the privileged one and the foreign image: {text}"
+        "only the privileged one and the foreign image: {report}"
     );
 
     let http = client();
@@ -180,14 +180,7 @@ async fn approvals_dry_run_and_policy_decide_what_runs_and_say_why() {
     // Approve: it runs once; a second approval is a conflict.
     let (gated, state) = post(alert("Gated", 1)).await;
     assert_eq!(state, "awaiting-approval");
-    let page = http
-        .get(url(&format!("/remediations/{gated}")))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("text");
+    let page = text(&http, &url(&format!("/remediations/{gated}"))).await;
     assert!(
         page.contains("id=\"approve\"") && page.contains("id=\"deny\""),
         "buttons"
@@ -355,14 +348,7 @@ async fn approvals_dry_run_and_policy_decide_what_runs_and_say_why() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let guards: Value = get_json(&http, &url("/api/guards")).await;
     assert_eq!(guards["pause"]["paused"], true, "{guards}");
-    let page = http
-        .get(url("/operarios"))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("text");
+    let page = text(&http, &url("/operarios")).await;
     assert!(
         page.contains("id=\"resume\""),
         "the banner offers to resume"
@@ -388,26 +374,12 @@ async fn approvals_dry_run_and_policy_decide_what_runs_and_say_why() {
 
     // Why, after the fact: the timeline shows the wait and the decision, metrics count what
     // decided, and an alert no operarius took says which came closest.
-    let page = http
-        .get(url(&format!("/remediations/{gated}")))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("text");
+    let page = text(&http, &url(&format!("/remediations/{gated}"))).await;
     assert!(
         page.contains("awaiting approval") && page.contains("approved by loopback"),
         "the timeline shows the wait and who ended it"
     );
-    let metrics = http
-        .get(url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = text(&http, &url("/metrics")).await;
     for line in [
         r#"openfero_remediations_recent_decided{state="refused",reason="policy"} 2"#,
         r#"openfero_remediations_recent_decided{state="dry-run",reason="dry-run"} 1"#,

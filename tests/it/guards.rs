@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::cluster_support::{
     get_list, marker_lines, post_alert, seeded_rng, wait_for, ClusterOptions, TestCluster,
 };
-use crate::support::{client, free_port, get_json, marker_operarios, OpenferoProcess};
+use crate::support::{client, free_port, get_json, marker_operarios, text, OpenferoProcess};
 
 const BURST: &str = "GuardBurst";
 
@@ -51,16 +51,6 @@ fn alert(alertname: &str, n: usize) -> Value {
             "startsAt": "2026-12-01T10:00:00Z"
         }]
     })
-}
-
-/// `GET url` as text; panics on a transport error.
-async fn text(http: &reqwest::Client, url: &str) -> String {
-    let r = http
-        .get(url)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    r.text().await.expect("text")
 }
 
 /// `POST url` with a JSON body; panics on a transport error.

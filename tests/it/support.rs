@@ -263,6 +263,16 @@ spec:
 }
 
 /// `GET url` as JSON; panics (with the url) on a transport or decoding error.
+/// `GET url` as text; panics on a transport error.
+pub async fn text(http: &reqwest::Client, url: &str) -> String {
+    let r = http
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    r.text().await.expect("text")
+}
+
 pub async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> T {
     http.get(url)
         .send()
