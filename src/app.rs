@@ -17,12 +17,13 @@ use crate::catalog::Catalog;
 use crate::cluster::{bootstrap, ordinal_of, watch_membership, Autopilot, Cluster, ClusterConfig};
 use crate::config::ServeArgs;
 use crate::executor::{Backend, Executor, KubeBackend};
-use crate::http::{router, AppState};
+use crate::http::AppState;
 use crate::ids::node_hex;
 use crate::kubernetes::{self, watch_operarios, JobTracker, Namespaces, Reporter};
 use crate::metrics::Metrics;
 use crate::remediation::{CommandV1, RemediationMachine};
 use crate::replica::Replica;
+use crate::site::router;
 use crate::time::now_ms;
 
 /// Most alerts removed by one prune command (keeps each apply short).
@@ -60,7 +61,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     });
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir `{}`", args.data_dir.display()))?;
-    let auth = crate::auth::load(&args)?;
+    let auth = crate::auth::load(&args.auth_sources())?;
     let api_tls = args
         .api_tls()
         .map(openfero_raft::tls::ServerTls::load)

@@ -8,6 +8,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::executor::ExecutorConfig;
 
+mod openfero_compat;
+pub use openfero_compat::{go_style_flags, OpenFeroFlags};
+
 /// openfero: Alertmanager webhooks in, exactly-once remediations out.
 #[derive(Debug, Parser)]
 #[command(
@@ -39,6 +42,9 @@ pub enum CliCommand {
     /// Hashes for the auth file (`--auth-file`); secrets are read from standard input.
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// The command-line client's commands (`alerts`, `remediations`, `cluster`, …).
+    #[command(flatten)]
+    Client(crate::client::Command),
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,8 +116,15 @@ fn parse_window(s: &str) -> Result<crate::operarios::WindowDef, String> {
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Address of the HTTP server (webhook, API, Raft RPCs).
-    #[arg(long, env = "OPENFERO_LISTEN", default_value = "127.0.0.1:8080")]
+    /// Address of the HTTP server (webhook, API, Raft RPCs): `ip:port`, `[ipv6]:port`, or
+    /// `:port` for every (IPv4) interface.
+    #[arg(
+        long,
+        alias = "addr",
+        env = "OPENFERO_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_parser = openfero_compat::parse_listen
+    )]
     pub listen: SocketAddr,
     /// Address peers and clients use to reach this node (defaults to the bound listen address).
     #[arg(long, env = "OPENFERO_ADVERTISE")]
@@ -158,7 +171,12 @@ pub struct ServeArgs {
     #[arg(long, env = "OPENFERO_POLICY_FILE")]
     pub policy_file: Option<PathBuf>,
     /// Alerts kept in the replicated history (older ones are pruned through Raft).
-    #[arg(long, env = "OPENFERO_RETENTION_ALERTS", default_value_t = 10_000)]
+    #[arg(
+        long,
+        alias = "alertStoreSize",
+        env = "OPENFERO_RETENTION_ALERTS",
+        default_value_t = 10_000
+    )]
     pub retention_alerts: u64,
     /// Seconds between retention checks.
     #[arg(long, env = "OPENFERO_RETENTION_SECS", default_value_t = 30)]
@@ -171,7 +189,12 @@ pub struct ServeArgs {
     pub default_timeout_secs: u64,
     /// Cluster id: gossip and Raft traffic of another cluster id is ignored or refused, so two
     /// clusters on one network never merge.
-    #[arg(long, env = "OPENFERO_CLUSTER_ID", default_value = "openfero")]
+    #[arg(
+        long,
+        alias = "alertStoreClusterName",
+        env = "OPENFERO_CLUSTER_ID",
+        default_value = "openfero"
+    )]
     pub cluster_id: String,
     /// This node's name; a StatefulSet pod name (`<name>-<ordinal>`) also gives the ordinal.
     /// Defaults to the host name.
@@ -242,7 +265,12 @@ pub struct ServeArgs {
     pub executor: ExecutorKind,
     /// Namespaces watched for Operarius objects and Jobs, comma separated; `*` for all;
     /// empty: the pod's own namespace.
-    #[arg(long, env = "OPENFERO_WATCH_NAMESPACES", value_delimiter = ',')]
+    #[arg(
+        long,
+        alias = "operariusNamespace",
+        env = "OPENFERO_WATCH_NAMESPACES",
+        value_delimiter = ','
+    )]
     pub watch_namespaces: Vec<String>,
     /// This pod's namespace (downward API).
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
@@ -278,12 +306,16 @@ pub struct ServeArgs {
     #[arg(long, env = "OPENFERO_SLED_CACHE_CAPACITY_MIB", default_value_t = 16)]
     pub sled_cache_capacity_mib: u64,
     /// Log filter, in `RUST_LOG` syntax.
-    #[arg(long, env = "OPENFERO_LOG", default_value = "info")]
+    #[arg(long, alias = "logLevel", env = "OPENFERO_LOG", default_value = "info")]
     pub log: String,
     #[arg(long, env = "OPENFERO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     #[command(flatten)]
     pub auth: AuthArgs,
+    /// OpenFero 0.18's flags without an equivalent (hidden): refused by `validate`, each with
+    /// what replaces it. Those with one are aliases above (`--addr`, `--logLevel`, ...).
+    #[command(flatten)]
+    pub openfero_compat: OpenFeroFlags,
 }
 
 /// Why a configuration cannot be used.
@@ -296,6 +328,7 @@ pub struct ConfigError {
 
 impl ServeArgs {
     pub fn validate(&self) -> Result<(), ConfigError> {
+        openfero_compat::check(self)?;
         let bad = |field, reason: &str| {
             Err(ConfigError {
                 field,
@@ -652,14 +685,7 @@ mod tests {
 
 // ---- Authentication (`--auth-*`, `--metrics-auth`, `--webhook-basic-auth-file`) ----
 
-/// Who may read `/metrics`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum MetricsAuth {
-    /// Anyone (Prometheus scrapes without credentials).
-    Open,
-    /// Callers with the viewer role (or higher), as the API.
-    Viewer,
-}
+pub use crate::auth::{AuthCommand, MetricsAuth};
 
 /// API and UI users and roles, and the webhook's basic auth. Secrets come from files only.
 #[derive(Debug, Clone, Args)]
@@ -687,15 +713,19 @@ pub struct AuthArgs {
     pub webhook_basic_auth_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum AuthCommand {
-    /// Read a password (one line) from standard input; print its argon2id hash for a user's
-    /// `passwordHash`.
-    HashPassword,
-    /// Read a token (one line) from standard input; print its SHA-256 for a token's `sha256`.
-    HashToken,
-    /// Print a new random token (256 bits) and its SHA-256.
-    NewToken,
+impl ServeArgs {
+    /// Where the node's credentials come from, for [`crate::auth::load`].
+    pub fn auth_sources(&self) -> crate::auth::AuthSources {
+        crate::auth::AuthSources {
+            admin_token_file: self.admin_token_file.clone(),
+            webhook_token_file: self.webhook_token_file.clone(),
+            webhook_basic_auth_file: self.auth.webhook_basic_auth_file.clone(),
+            auth_file: self.auth.auth_file.clone(),
+            proxy_header: self.auth.auth_proxy_header.clone(),
+            proxy_cidrs: self.auth.auth_proxy_cidrs.clone(),
+            metrics: self.auth.metrics_auth,
+        }
+    }
 }
 
 #[cfg(test)]

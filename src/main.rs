@@ -7,7 +7,7 @@ use openfero::config::{Cli, CliCommand};
 const EXIT_CONFIG: u8 = 64;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(openfero::config::go_style_flags(std::env::args_os()));
     match cli.into_command() {
         CliCommand::Validate(args) => {
             match openfero::validate::validate(&args, &mut std::io::stdout()) {
@@ -29,6 +29,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        CliCommand::Client(command) => ExitCode::from(openfero::client::run(command) as u8),
         CliCommand::Crd => {
             print!("{}", openfero::operarios::crd_yaml());
             ExitCode::SUCCESS

@@ -9,7 +9,18 @@ use rand::RngCore;
 use super::credentials::sha256_hex;
 use super::error::{AuthError, Result};
 use super::password::hash_password;
-use crate::config::AuthCommand;
+
+/// `openfero auth …`'s subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum AuthCommand {
+    /// Read a password (one line) from standard input; print its argon2id hash for a user's
+    /// `passwordHash`.
+    HashPassword,
+    /// Read a token (one line) from standard input; print its SHA-256 for a token's `sha256`.
+    HashToken,
+    /// Print a new random token (256 bits) and its SHA-256.
+    NewToken,
+}
 
 /// The first line of `input`, without its line end; an empty one is refused.
 fn read_line(input: &mut dyn BufRead, what: &'static str) -> Result<String> {

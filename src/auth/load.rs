@@ -1,11 +1,10 @@
 //! Reading the auth settings from the files the flags name. Secrets come from files only.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::error::{AuthError, Result};
 use super::file::AuthFile;
 use super::{Auth, AuthSettings};
-use crate::config::{MetricsAuth, ServeArgs};
 
 /// A file holding one secret (a Kubernetes Secret mount), without surrounding whitespace.
 fn read_secret(path: &Path, what: &'static str) -> Result<String> {
@@ -39,8 +38,29 @@ fn read_basic(path: &Path) -> Result<(String, String)> {
     Ok((user.to_string(), password.to_string()))
 }
 
-/// The node's [`Auth`] from `serve`'s flags.
-pub fn load(args: &ServeArgs) -> Result<Auth> {
+/// Who may read `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MetricsAuth {
+    /// Anyone (Prometheus scrapes without credentials).
+    Open,
+    /// Callers with the viewer role (or higher), as the API.
+    Viewer,
+}
+
+/// Where a node's credentials come from (`serve`'s flags: `ServeArgs::auth_sources`).
+#[derive(Debug, Clone)]
+pub struct AuthSources {
+    pub admin_token_file: Option<PathBuf>,
+    pub webhook_token_file: Option<PathBuf>,
+    pub webhook_basic_auth_file: Option<PathBuf>,
+    pub auth_file: Option<PathBuf>,
+    pub proxy_header: Option<String>,
+    pub proxy_cidrs: Vec<ipnet::IpNet>,
+    pub metrics: MetricsAuth,
+}
+
+/// The node's [`Auth`] from its sources.
+pub fn load(args: &AuthSources) -> Result<Auth> {
     // An empty admin token falls back to loopback-only, as it always did; an empty webhook
     // token would open the webhook the operator meant to close, so it is refused.
     let admin_token = match &args.admin_token_file {
@@ -61,7 +81,7 @@ pub fn load(args: &ServeArgs) -> Result<Auth> {
         }
         None => None,
     };
-    let a = &args.auth;
+    let a = args;
     let webhook_basic = a
         .webhook_basic_auth_file
         .as_deref()
@@ -73,8 +93,8 @@ pub fn load(args: &ServeArgs) -> Result<Auth> {
         admin_token,
         webhook_token,
         webhook_basic,
-        proxy_header: a.auth_proxy_header.clone(),
-        proxy_cidrs: a.auth_proxy_cidrs.clone(),
-        metrics_open: a.metrics_auth == MetricsAuth::Open,
+        proxy_header: a.proxy_header.clone(),
+        proxy_cidrs: a.proxy_cidrs.clone(),
+        metrics_open: a.metrics == MetricsAuth::Open,
     })
 }

@@ -23,11 +23,11 @@ use axum::http::{HeaderMap, HeaderName};
 use rand::RngCore;
 use tokio::sync::Semaphore;
 
-pub use command::run as run_command;
+pub use command::{run as run_command, AuthCommand};
 pub use credentials::{constant_time_eq, sha256_hex};
 pub use error::{AuthError, Result};
 pub use file::{AuthFile, ProxyRoles};
-pub use load::load;
+pub use load::{load, AuthSources, MetricsAuth};
 pub use password::{hash_password, hash_password_with, verify_password, Cost};
 pub use proxy::parse_cidr;
 pub use role::{Identity, Role};

@@ -462,7 +462,15 @@ impl Executor {
         let jobs_created = self.metrics.jobs_created.clone();
         tokio::spawn(async move {
             let (ns, name) = split_key(&rec.operarius);
-            let result = ensure_job(&k.client, &rec).await;
+            // OpenFero's `openfero.io/group-key` label, from the alert's replicated record (gone
+            // only when retention pruned the alert first: then the Job goes without it).
+            let group_key = replica
+                .history()
+                .alert(rec.alert_seq)
+                .ok()
+                .flatten()
+                .map(|a| a.group_key);
+            let result = ensure_job(&k.client, &rec, group_key.as_deref()).await;
             let outcome = match result {
                 Ok(created) => {
                     if created {

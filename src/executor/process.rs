@@ -8,8 +8,7 @@ use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
-/// Bytes of combined stdout/stderr kept for the record.
-pub const OUTPUT_TAIL_BYTES: usize = 64 * 1024;
+pub use crate::remediation::OUTPUT_TAIL_BYTES;
 /// How long to keep reading output after the process exited (grandchildren may hold the pipes).
 const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(1);
 

@@ -4,6 +4,7 @@ mod access;
 mod admin;
 mod api;
 mod error;
+pub(crate) mod events;
 mod forward;
 pub(crate) mod guards;
 pub mod openapi;
@@ -47,15 +48,19 @@ pub struct AppState {
     pub api_tls: Option<openfero_raft::tls::ServerTls>,
 }
 
-/// The API routes of one node (the Raft routes are served beside them, see `app`), built from
-/// [`routes::table`], each behind the access its table entry declares.
-pub fn router(state: AppState) -> Router {
-    let metrics = if state.auth.metrics_open() {
+/// Who may read `/metrics` on this node (`--metrics-auth`).
+pub fn metrics_access(state: &AppState) -> routes::Access {
+    if state.auth.metrics_open() {
         routes::Access::Open
     } else {
         routes::Access::Viewer
-    };
-    let table = routes::table(state.body_limit, metrics);
+    }
+}
+
+/// The router of one node's API listener (the Raft routes are served beside it, see `app`),
+/// built from `table` (the whole site's: `crate::site::table`), each route behind the access
+/// its entry declares.
+pub fn router(state: AppState, table: Vec<routes::RouteDef>) -> Router {
     let access = std::sync::Arc::new(access::AccessTable::new(&table));
     let mut app = Router::new();
     for r in table {

@@ -42,7 +42,7 @@ pub const SWAGGER_ASSETS: &str = "/swagger/dist";
         admin::cluster,
         admin::node_op,
         admin::autopilot,
-        crate::ui::events::events,
+        super::events::events,
     ),
     modifiers(&SecuritySchemes),
     tags(

@@ -11,7 +11,6 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 
 use super::{admin, api, guards, openapi, preview, webhook, AppState};
 use crate::auth::Role;
-use crate::ui;
 
 /// Whether a route belongs in the OpenAPI document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +62,16 @@ pub struct RouteDef {
     pub(super) handler: MethodRouter<AppState>,
 }
 
-fn route<H, T>(
+impl RouteDef {
+    /// The same route, refusing bodies over `limit` bytes (413).
+    pub(crate) fn limited(mut self, limit: usize) -> RouteDef {
+        self.handler = self.handler.layer(DefaultBodyLimit::max(limit));
+        self
+    }
+}
+
+/// One table entry: `handler` answers `method` on `path`, for callers with `role`.
+pub(crate) fn route<H, T>(
     method: Method,
     path: &'static str,
     listed: Listed,
@@ -93,12 +101,8 @@ pub fn table(body_limit: usize, metrics: Access) -> Vec<RouteDef> {
     use Access::{Admin, Open, Operator, Viewer, Webhook};
     use Listed::{NotApi, Spec};
     const DOC: Listed = NotApi("the OpenAPI document and its viewer");
-    const UI: Listed = NotApi("web UI page or asset");
     const OPENFERO: Listed = NotApi("OpenFero 0.18's path for the same operation (an alias)");
-    let limited = |mut r: RouteDef| {
-        r.handler = r.handler.layer(DefaultBodyLimit::max(body_limit));
-        r
-    };
+    let limited = |r: RouteDef| r.limited(body_limit);
     vec![
         route(Method::GET, "/alerts", Spec, Open, webhook::probe),
         limited(route(
@@ -197,7 +201,13 @@ pub fn table(body_limit: usize, metrics: Access) -> Vec<RouteDef> {
         route(Method::GET, "/healthz", Spec, Open, api::healthz),
         route(Method::GET, "/readyz", Spec, Open, api::readyz),
         route(Method::GET, "/metrics", Spec, metrics, api::metrics),
-        route(Method::GET, "/api/events", Spec, Viewer, ui::events::events),
+        route(
+            Method::GET,
+            "/api/events",
+            Spec,
+            Viewer,
+            super::events::events,
+        ),
         route(
             Method::GET,
             "/api/openapi.json",
@@ -219,52 +229,5 @@ pub fn table(body_limit: usize, metrics: Access) -> Vec<RouteDef> {
             Viewer,
             openapi::swagger_index,
         ),
-        route(Method::GET, "/", UI, Viewer, ui::pages::alerts),
-        route(
-            Method::GET,
-            "/remediations/{id}",
-            UI,
-            Viewer,
-            ui::remediation::remediation,
-        ),
-        route(
-            Method::POST,
-            "/remediations/{id}/approve",
-            UI,
-            Operator,
-            ui::actions::approve,
-        ),
-        route(
-            Method::POST,
-            "/remediations/{id}/deny",
-            UI,
-            Operator,
-            ui::actions::deny,
-        ),
-        route(
-            Method::POST,
-            "/guards/pause",
-            UI,
-            Operator,
-            ui::actions::pause,
-        ),
-        route(
-            Method::POST,
-            "/guards/breakers/reset",
-            UI,
-            Operator,
-            ui::actions::reset_breaker,
-        ),
-        route(Method::GET, "/operarios", UI, Viewer, ui::pages::operarios),
-        limited(route(
-            Method::POST,
-            "/operarios/try",
-            UI,
-            Viewer,
-            ui::pages::try_operarios,
-        )),
-        route(Method::GET, "/cluster", UI, Viewer, ui::pages::cluster),
-        route(Method::GET, "/ui/app.css", UI, Viewer, ui::app_css),
-        route(Method::GET, "/ui/app.js", UI, Viewer, ui::app_js),
     ]
 }

@@ -27,8 +27,10 @@ pub enum JobError {
 }
 
 /// The Job object for `rec`: deterministic name, openfero labels and annotations, defaults
-/// for `ttlSecondsAfterFinished` and `activeDeadlineSeconds`. Never `generateName`.
-pub fn build_job(rec: &RemediationRecord) -> Result<Job, JobError> {
+/// for `ttlSecondsAfterFinished` and `activeDeadlineSeconds`. Never `generateName`. With the
+/// notification's `group_key` (kept on the alert record, not on `rec`) the Job also carries
+/// OpenFero's `openfero.io/group-key` label, hashed as OpenFero hashes it.
+pub fn build_job(rec: &RemediationRecord, group_key: Option<&str>) -> Result<Job, JobError> {
     let rendered = rec
         .rendered
         .as_ref()
@@ -47,6 +49,9 @@ pub fn build_job(rec: &RemediationRecord) -> Result<Job, JobError> {
     labels_map.insert(labels::ALERT.into(), label_value(&rec.alertname));
     labels_map.insert(labels::STATUS.into(), label_value(&rec.alert_status));
     labels_map.insert(labels::REMEDIATION.into(), rec.id.to_string());
+    if let Some(group_key) = group_key {
+        labels_map.insert(labels::GROUP_KEY.into(), labels::group_key_value(group_key));
+    }
     let mut annotations: BTreeMap<String, String> = meta.annotations.take().unwrap_or_default();
     annotations.insert(labels::ANN_REMEDIATION_ID.into(), rec.id.to_string());
     annotations.insert(labels::ANN_FINGERPRINT.into(), rec.fingerprint.clone());
@@ -98,8 +103,12 @@ fn classify(e: kube::Error, what: &str) -> JobError {
 
 /// Make the Job of `rec` exist, exactly once: create it; on AlreadyExists read it and accept it
 /// only if it carries this remediation's id. Returns whether this call created it.
-pub async fn ensure_job(client: &Client, rec: &RemediationRecord) -> Result<bool, JobError> {
-    let job = build_job(rec)?;
+pub async fn ensure_job(
+    client: &Client,
+    rec: &RemediationRecord,
+    group_key: Option<&str>,
+) -> Result<bool, JobError> {
+    let job = build_job(rec, group_key)?;
     let api: Api<Job> = Api::namespaced(client.clone(), &rec.namespace);
     match api.create(&PostParams::default(), &job).await {
         Ok(_) => Ok(true),
@@ -217,7 +226,7 @@ mod tests {
 
     #[test]
     fn job_has_the_deterministic_name_labels_annotations_and_defaults() {
-        let job = build_job(&record()).expect("builds");
+        let job = build_job(&record(), None).expect("builds");
         let meta = &job.metadata;
         assert_eq!(meta.name.as_deref(), Some("restart-pod-0123456789abcdef"));
         assert_eq!(meta.namespace.as_deref(), Some("ops"));
@@ -229,6 +238,10 @@ mod tests {
         assert_eq!(l["openfero.io/status"], "firing");
         assert_eq!(l["openfero.io/remediation"], "0123456789abcdef");
         assert_eq!(l["team"], "sre", "template labels kept");
+        assert!(
+            !l.contains_key("openfero.io/group-key"),
+            "no group key given"
+        );
         let a = meta.annotations.as_ref().expect("annotations");
         assert_eq!(a["openfero.io/remediation-id"], "0123456789abcdef");
         assert_eq!(a["openfero.io/leader"], "3-0000000000000abc");
@@ -254,6 +267,32 @@ mod tests {
     }
 
     #[test]
+    fn job_carries_openfero_s_group_key_label_hashed_as_openfero_does() {
+        let group_key = "{}:{alertname=\"KubePodCrashLooping\"}";
+        let job = build_job(&record(), Some(group_key)).expect("builds");
+        let l = job.metadata.labels.as_ref().expect("labels");
+        // OpenFero 0.18's `utils.HashGroupKey`: "g" + base-36 FNV-1a of the group key.
+        assert_eq!(l["openfero.io/group-key"], "g246vz5bfl7wq2");
+        // OpenFero's deduplication selects its Jobs by operarius and group key, and its Job
+        // watch by managed-by: all of them are on the Job.
+        for key in [
+            "openfero.io/operarius",
+            "openfero.io/group-key",
+            "openfero.io/managed-by",
+            "openfero.io/alert",
+            "openfero.io/status",
+        ] {
+            assert!(l.contains_key(key), "{key}");
+        }
+        let empty = build_job(&record(), Some("")).expect("builds");
+        assert_eq!(
+            empty.metadata.labels.expect("labels")["openfero.io/group-key"],
+            "",
+            "an empty group key gives an empty value, as in OpenFero"
+        );
+    }
+
+    #[test]
     fn template_deadlines_win_over_defaults() {
         let mut rec = record();
         let rendered = rec.rendered.as_mut().expect("rendered");
@@ -262,7 +301,7 @@ mod tests {
         v["spec"]["activeDeadlineSeconds"] = 30.into();
         v["spec"]["ttlSecondsAfterFinished"] = 60.into();
         rendered.job_template_json = v.to_string();
-        let spec = build_job(&rec).expect("builds").spec.expect("spec");
+        let spec = build_job(&rec, None).expect("builds").spec.expect("spec");
         assert_eq!(spec.active_deadline_seconds, Some(30));
         assert_eq!(spec.ttl_seconds_after_finished, Some(60));
     }

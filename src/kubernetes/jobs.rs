@@ -17,7 +17,7 @@ use super::labels;
 use super::Namespaces;
 
 /// Bytes of pod log kept for a failed Job (the same bound as local output).
-const LOG_TAIL_BYTES: usize = crate::executor::OUTPUT_TAIL_BYTES;
+const LOG_TAIL_BYTES: usize = crate::remediation::OUTPUT_TAIL_BYTES;
 
 /// How a Job stands.
 #[derive(Debug, Clone, PartialEq, Eq)]

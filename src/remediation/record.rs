@@ -172,6 +172,10 @@ impl RemediationState {
     }
 }
 
+/// Bytes of a run's output (a process' combined stdout/stderr, a Job's pod log) a record keeps:
+/// the tail.
+pub const OUTPUT_TAIL_BYTES: usize = 64 * 1024;
+
 /// One remediation of one alert event by one operarius.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemediationRecord {

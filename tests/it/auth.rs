@@ -10,7 +10,8 @@ use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use base64::Engine as _;
 use openfero::auth::{hash_password_with, sha256_hex, Auth, AuthFile, AuthSettings, Cost};
-use openfero::http::routes::{table, Access, MOUNTS};
+use openfero::http::routes::{Access, MOUNTS};
+use openfero::site::table;
 use serde_json::json;
 use tower::ServiceExt;
 

@@ -905,3 +905,74 @@ fn guard_rails_become_flags_and_a_policy_file_the_binary_accepts() {
     assert!(flag(&args, "mode").is_none() && flag(&args, "policy-file").is_none());
     assert!(of_kind(&plain, "ConfigMap").is_empty());
 }
+
+/// The chart's ConfigMaps named `<fullname>-dashboard`.
+fn dashboard_config_maps(docs: &[Value]) -> Vec<&Value> {
+    of_kind(docs, "ConfigMap")
+        .into_iter()
+        .filter(|c| str_of(&c["metadata"]["name"]).ends_with("-dashboard"))
+        .collect()
+}
+
+#[test]
+fn the_grafana_dashboard_is_a_labelled_config_map_holding_the_repository_file_when_enabled() {
+    assert!(
+        dashboard_config_maps(&render(&[])).is_empty(),
+        "off by default"
+    );
+    let file = std::fs::read_to_string(chart_dir().join("dashboards/openfero.json"))
+        .expect("charts/openfero/dashboards/openfero.json");
+
+    let docs = render(&["--set", "metrics.grafanaDashboard.enabled=true"]);
+    let found = dashboard_config_maps(&docs);
+    assert_eq!(found.len(), 1, "one dashboard ConfigMap");
+    let cm = found[0];
+    assert_eq!(cm["metadata"]["name"], "openfero-dashboard");
+    assert_eq!(cm["metadata"]["namespace"], NAMESPACE);
+    let labels = &cm["metadata"]["labels"];
+    assert_eq!(
+        labels["grafana_dashboard"], "1",
+        "the label Grafana's sidecar loads"
+    );
+    assert_eq!(labels["app.kubernetes.io/part-of"], "openfero");
+    assert!(cm["metadata"]["annotations"].is_null());
+    let data = cm["data"].as_mapping().expect("data");
+    assert_eq!(data.len(), 1, "one dashboard: {data:?}");
+    let json = str_of(&cm["data"]["openfero.json"]);
+    assert_eq!(json, file, "the repository's file, byte for byte");
+    let dashboard: serde_json::Value = serde_json::from_str(json).expect("JSON");
+    assert_eq!(dashboard["uid"], "openfero");
+
+    // Namespace, labels and annotations from the values; the default label can be dropped.
+    let docs = render(&[
+        "--set",
+        "metrics.grafanaDashboard.enabled=true",
+        "--set",
+        "metrics.grafanaDashboard.namespace=grafana",
+        "--set",
+        "metrics.grafanaDashboard.labels.grafana_dashboard=null",
+        "--set",
+        "metrics.grafanaDashboard.labels.dashboards=openfero",
+        "--set",
+        "metrics.grafanaDashboard.annotations.grafana_folder=Self-healing",
+    ]);
+    let cm = dashboard_config_maps(&docs)[0];
+    assert_eq!(cm["metadata"]["namespace"], "grafana");
+    assert!(cm["metadata"]["labels"]["grafana_dashboard"].is_null());
+    assert_eq!(cm["metadata"]["labels"]["dashboards"], "openfero");
+    assert_eq!(
+        cm["metadata"]["annotations"]["grafana_folder"],
+        "Self-healing"
+    );
+    assert_eq!(str_of(&cm["data"]["openfero.json"]), file);
+
+    // The schema refuses what is not a setting of it.
+    for set in [
+        "metrics.grafanaDashboard.enabled=yes",
+        "metrics.grafanaDashboard.namespace=Not_A_Namespace",
+        "metrics.grafanaDashboard.label.grafana_dashboard=1",
+    ] {
+        let err = try_render(&["--set", set]).expect_err(set);
+        assert!(err.contains("grafanaDashboard"), "{set}: {err}");
+    }
+}

@@ -257,6 +257,13 @@ async fn alert_creates_exactly_one_job_and_its_outcome_reaches_status_and_events
     assert_eq!(labels["openfero.io/status"], "firing");
     assert_eq!(labels["openfero.io/remediation"], id.as_str());
     assert_eq!(labels["team"], "sre");
+    // OpenFero's label, from the notification's groupKey (`alert_body` sends "g"); the hash
+    // itself is checked against OpenFero's in the unit tests of `kubernetes::labels`.
+    assert_eq!(
+        labels["openfero.io/group-key"],
+        openfero::kubernetes::labels::group_key_value("g")
+    );
+    assert!(labels["openfero.io/group-key"].starts_with('g'));
     let ann = meta.annotations.as_ref().expect("annotations");
     assert_eq!(ann["openfero.io/remediation-id"], id.as_str());
     assert!(ann.contains_key("openfero.io/leader") && ann.contains_key("openfero.io/log-index"));

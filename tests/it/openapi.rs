@@ -3,7 +3,8 @@
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use openfero::http::routes::{table, Access};
+use openfero::http::routes::Access;
+use openfero::site::table;
 use tower::ServiceExt;
 
 use crate::webhook::{get, node, send};

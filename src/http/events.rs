@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 
-use crate::http::AppState;
+use super::AppState;
 
 /// One `applied` event (data: the applied log index) whenever this node applies new entries,
 /// and one at once so a client knows where it starts. A comment every 15 s keeps proxies open.
