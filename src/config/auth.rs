@@ -52,6 +52,8 @@ impl ServeArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser as _;
+
     use crate::config::{Cli, CliCommand, ServeArgs};
 
     fn serve(args: &[&str]) -> ServeArgs {

@@ -114,8 +114,7 @@ fn invalid_settings_are_named() {
         panic!("expected serve");
     };
     assert_eq!(s.validate().expect_err("invalid").field, "max-concurrent");
-    let cli =
-        Cli::try_parse_from(["openfero", "--raft-election-min-ms", "100"]).expect("parse");
+    let cli = Cli::try_parse_from(["openfero", "--raft-election-min-ms", "100"]).expect("parse");
     let CliCommand::Serve(s) = cli.into_command() else {
         panic!("expected serve");
     };

@@ -21,7 +21,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
-use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::actions::{InputSource, KeyAction, KeyActions, MouseActions, PointerAction};
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
@@ -82,6 +82,32 @@ impl Session {
     async fn start() -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let (ops, _) = marker_operarios(tmp.path(), &[("fix-disk", "DiskFull", "firing")]);
+        // A rule that never runs here, with long names and several statuses: how the operarios
+        // table wraps them.
+        std::fs::write(
+            ops.join("rehearse.yaml"),
+            r#"apiVersion: openfero.io/v1alpha1
+kind: Operarius
+metadata: {name: rehearse-the-volume-cleanup-before-enforcing-it, namespace: storage-operations}
+spec:
+  mode: dry-run
+  approval: required
+  alertSelector:
+    alertname: PersistentVolumeFillingUpWithinTheNextFourHours
+    status: firing
+    labels: {severity: critical, team: storage-and-backups-platform}
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+            - name: clean
+              image: registry.example.com/platform/storage/volume-cleaner-with-a-long-name:1.24.3-debian-bookworm
+              command: ["/bin/true"]
+"#,
+        )
+        .expect("write operarius");
         let hash =
             openfero::auth::hash_password_with(PASSWORD, openfero::auth::Cost::Test).expect("hash");
         let auth_file = tmp.path().join("auth.yaml");
@@ -269,6 +295,36 @@ impl Session {
         Ok(())
     }
 
+    /// Move the mouse onto the centre of the first element matching `css`.
+    async fn hover(&self, css: &str) -> Result<()> {
+        self.until(&format!("hovering `{css}`"), || async {
+            let element = self.browser.find(Locator::Css(css)).await?;
+            let mouse = MouseActions::new("mouse".into()).then(PointerAction::MoveToElement {
+                element,
+                duration: None,
+                x: 0.0,
+                y: 0.0,
+            });
+            self.browser.perform_actions(mouse).await?;
+            Ok(Some(()))
+        })
+        .await
+    }
+
+    /// Set the theme the pages start in (kept in localStorage) and reload.
+    async fn theme(&self, theme: &str) -> Result<()> {
+        self.js(&format!(
+            "localStorage.setItem('openfero-theme', '{theme}');"
+        ))
+        .await?;
+        self.browser.refresh().await?;
+        let now = "return document.documentElement.dataset.theme;";
+        self.until(&format!("the {theme} theme"), || async {
+            Ok((self.js(now).await? == json!(theme)).then_some(()))
+        })
+        .await
+    }
+
     /// `tag#id.class[name]` of the focused element, for reading test failures.
     async fn focused(&self) -> Result<String> {
         let v = self
@@ -391,6 +447,46 @@ async fn browser_walks_through_the_ui() {
 
     s.step("light dashboard screenshot", || async {
         s.screenshot("dashboard-light").await.map(|_| ())
+    })
+    .await;
+
+    s.step("the chart shows a bar's numbers on hover", || async {
+        ensure!(
+            s.count(".chart g.bar > title").await? == 0,
+            "with JS the titles become the tooltip (no second, native one)"
+        );
+        // The current hour's alerts bar: the last but one group (the remediations bar is last).
+        s.hover(".chart g.bar[data-kind='alerts']:nth-last-of-type(2) rect.hit")
+            .await?;
+        let tip = s
+            .until("the tooltip", || async {
+                let v = s
+                    .js("var t = document.querySelector('.chart-tip'); \
+                         return t && !t.hidden ? t.textContent : null;")
+                    .await?;
+                Ok(v.as_str().map(str::to_string))
+            })
+            .await?;
+        let expected = s
+            .js("return document.querySelector(\".chart g.bar.hover\").getAttribute('data-tip');")
+            .await?;
+        ensure!(
+            expected == json!(tip),
+            "the hovered bar's numbers: {tip} vs {expected}"
+        );
+        ensure!(
+            tip.starts_with("alerts ") && tip.contains(" UTC: ") && tip.contains(" firing, "),
+            "{tip}"
+        );
+        s.screenshot("chart-hover").await?;
+        s.hover("form.filters button[type='submit']").await?;
+        s.until("the tooltip to go", || async {
+            let hidden = s
+                .js("return document.querySelector('.chart-tip').hidden;")
+                .await?;
+            Ok((hidden == json!(true)).then_some(()))
+        })
+        .await
     })
     .await;
 
@@ -627,6 +723,50 @@ async fn browser_walks_through_the_ui() {
         }
         Ok(())
     })
+    .await;
+
+    s.step(
+        "operarios table shows the rule, its executions and last Job, light and dark",
+        || async {
+            s.goto("/operarios").await?;
+            let row = "table.rules tr[data-operarius='default/fix-disk']";
+            s.until_text(row, "busybox").await?;
+            let executions = s
+                .browser
+                .find(Locator::Css(&format!("{row} td.executions")))
+                .await?
+                .text()
+                .await?;
+            ensure!(executions.trim() == "1", "DiskFull ran once: {executions}");
+            s.until_text(&format!("{row} td.last-job"), "succeeded")
+                .await?;
+            s.until_text(&format!("{row} td.status"), "enabled").await?;
+            let long = "table.rules tr[data-operarius='storage-operations/rehearse-the-volume-cleanup-before-enforcing-it']";
+            s.until_text(&format!("{long} td.status"), "mode dry-run")
+                .await?;
+            s.until_text(&format!("{long} td.status"), "approval required")
+                .await?;
+            s.until_text(&format!("{long} td.last-job"), "never run")
+                .await?;
+            let overflow = s
+                .js("var t = document.querySelector('table.rules'); \
+                     return t.parentElement.scrollWidth - t.parentElement.clientWidth;")
+                .await?;
+            ensure!(
+                overflow == json!(0),
+                "long names wrap inside the table at 1280 px: {overflow} px too wide"
+            );
+            s.screenshot("operarios-light").await?;
+            s.theme("dark").await?;
+            s.until_text(row, "busybox").await?;
+            s.screenshot("operarios-dark").await?;
+            s.theme("light").await?;
+            s.click(&format!("{row} td.last-job a")).await?;
+            s.until_text("h1", "Remediation").await?;
+            s.until_text("h1 .state", "succeeded").await?;
+            Ok(())
+        },
+    )
     .await;
 
     if let Err(e) = s.browser.clone().close().await {

@@ -1,4 +1,5 @@
-// openfero web UI: theme toggle, local times, live updates over Server-Sent Events.
+// openfero web UI: theme toggle, local times, chart tooltips, live updates over Server-Sent
+// Events.
 (function () {
   "use strict";
 
@@ -36,6 +37,48 @@
         var open = b.dataset.expand === "open";
         document.querySelectorAll("details.card").forEach(function (d) { d.open = open; });
       });
+    });
+  }
+
+  // The chart's bars carry a <title> (the browser's own tooltip without JS); with JS the
+  // title becomes an instant tooltip that follows the pointer, and the bar under it is marked.
+  function wireChart(scope) {
+    scope.querySelectorAll(".chart").forEach(function (box) {
+      var svg = box.querySelector("svg");
+      if (!svg || box.querySelector(".chart-tip")) return;
+      svg.querySelectorAll("g.bar > title").forEach(function (t) {
+        t.parentNode.setAttribute("data-tip", t.textContent);
+        t.remove();
+      });
+      var tip = document.createElement("div");
+      tip.className = "chart-tip";
+      tip.hidden = true;
+      tip.setAttribute("aria-hidden", "true");
+      box.appendChild(tip);
+      var current = null;
+      function hide() {
+        if (current) current.classList.remove("hover");
+        current = null;
+        tip.hidden = true;
+      }
+      svg.addEventListener("pointermove", function (e) {
+        var bar = e.target.closest ? e.target.closest("g.bar") : null;
+        if (!bar) { hide(); return; }
+        if (bar !== current) {
+          if (current) current.classList.remove("hover");
+          bar.classList.add("hover");
+          current = bar;
+          tip.textContent = bar.getAttribute("data-tip");
+          tip.hidden = false;
+        }
+        var r = box.getBoundingClientRect();
+        var x = e.clientX - r.left + box.scrollLeft + 12;
+        var y = e.clientY - r.top - tip.offsetHeight - 10;
+        if (x + tip.offsetWidth > box.scrollWidth - 4) x = e.clientX - r.left + box.scrollLeft - tip.offsetWidth - 12;
+        tip.style.left = Math.max(2, x) + "px";
+        tip.style.top = Math.max(2, y) + "px";
+      });
+      svg.addEventListener("pointerleave", hide);
     });
   }
 
@@ -110,6 +153,7 @@
         }
         localTimes(main);
         wireExpand(main);
+        wireChart(main);
       })
       .catch(function () {})
       .then(function () {
@@ -138,6 +182,7 @@
     });
     localTimes(document);
     wireExpand(document);
+    wireChart(document);
     setInterval(function () { localTimes(document); }, 30000);
     if (document.body.dataset.live === "off" || !live) return;
     live.addEventListener("click", function () {
