@@ -221,9 +221,9 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
             }))
         }
     };
-    let jobs = match &backend {
-        Backend::Kubernetes(k) => Some(k.jobs.clone()),
-        Backend::Local => None,
+    let (jobs, follow_up_reporter) = match &backend {
+        Backend::Kubernetes(k) => (Some(k.jobs.clone()), Some(k.reporter.clone())),
+        Backend::Local => (None, None),
     };
     let executor = Executor::new(
         replica.clone(),
@@ -233,6 +233,24 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         metrics.clone(),
     );
     tasks.push(tokio::spawn(executor.run(work.child_token())));
+    let alertmanagers = if args.alertmanager_url.is_empty() {
+        None
+    } else {
+        Some(crate::executor::Alertmanagers::new(
+            args.alertmanager_url.clone(),
+            args.alertmanager_token_file.as_deref(),
+            args.alertmanager_basic_auth_file.as_deref(),
+        )?)
+    };
+    let followups = crate::executor::FollowUps {
+        replica: replica.clone(),
+        alertmanagers,
+        metrics: metrics.clone(),
+        reporter: follow_up_reporter,
+        default_timeout_secs: args.default_timeout_secs,
+        node: args.node_name(),
+    };
+    tasks.push(tokio::spawn(followups.run(work.child_token())));
     tasks.push(tokio::spawn(catalog_task(
         catalog.clone(),
         replica.clone(),

@@ -12,8 +12,8 @@ use prometheus_client::metrics::counter::Counter;
 use tracing::{info, warn};
 
 use crate::operarios::{
-    catalog_fingerprint, load_paths, BrokenOperarius, ClusterGuards, GuardsDef, OperariusDef,
-    PolicyDef, Problem,
+    catalog_fingerprint, load_paths, BrokenOperarius, ClusterGuards, FollowUpDef, GuardsDef,
+    OperariusDef, PolicyDef, Problem,
 };
 use crate::remediation::{CommandV1, StoredGuards};
 use crate::replica::{ProposeError, Replica};
@@ -24,8 +24,17 @@ struct Loaded {
     fingerprint: String,
     problems: Vec<Problem>,
     skipped: usize,
-    /// Guard rails of the operarios that set any (the rest use the defaults).
-    guards: BTreeMap<String, GuardsDef>,
+    /// Guard rails and follow-ups of the operarios that set any (the rest use the defaults).
+    rails: Rails,
+}
+
+/// What operarios set beside their catalog entries, by `namespace/name` (absent: defaults),
+/// replicated by their own commands (`SyncRails`, `SyncFollowUps`) so that the catalog's shape
+/// stays readable by earlier releases.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rails {
+    pub guards: BTreeMap<String, GuardsDef>,
+    pub followups: BTreeMap<String, FollowUpDef>,
 }
 
 /// Cheap-to-clone handle over the locally loaded catalog.
@@ -63,7 +72,7 @@ impl Catalog {
                 fingerprint: String::new(),
                 problems: Vec::new(),
                 skipped: 0,
-                guards: BTreeMap::new(),
+                rails: Rails::default(),
             })),
             sync_lock: Arc::new(tokio::sync::Mutex::new(())),
             sync_errors: Counter::default(),
@@ -98,7 +107,7 @@ impl Catalog {
         &self,
         mut defs: Vec<OperariusDef>,
         mut broken: Vec<BrokenOperarius>,
-        guards: BTreeMap<String, GuardsDef>,
+        rails: Rails,
         problems: Vec<Problem>,
     ) -> bool {
         defs.sort_by_key(|d| d.key());
@@ -109,14 +118,14 @@ impl Catalog {
         }
         let fingerprint = catalog_fingerprint(&defs, &broken);
         let mut loaded = self.loaded.lock().expect("catalog lock poisoned");
-        let changed = loaded.fingerprint != fingerprint || loaded.guards != guards;
+        let changed = loaded.fingerprint != fingerprint || loaded.rails != rails;
         *loaded = Loaded {
             defs,
             broken,
             fingerprint,
             problems,
             skipped: 0,
-            guards,
+            rails,
         };
         changed
     }
@@ -136,7 +145,8 @@ impl Catalog {
         if loaded.fingerprint == fingerprint
             && loaded.problems == report.problems
             && loaded.skipped == report.skipped.len()
-            && loaded.guards == report.guards
+            && loaded.rails.guards == report.guards
+            && loaded.rails.followups == report.followups
         {
             return false;
         }
@@ -158,14 +168,18 @@ impl Catalog {
             %fingerprint,
             "operarios loaded"
         );
-        let changed = loaded.fingerprint != fingerprint || loaded.guards != report.guards;
+        let rails = Rails {
+            guards: report.guards,
+            followups: report.followups,
+        };
+        let changed = loaded.fingerprint != fingerprint || loaded.rails != rails;
         *loaded = Loaded {
             defs: report.operarios,
             broken: report.broken,
             fingerprint,
             problems: report.problems,
             skipped: report.skipped.len(),
-            guards: report.guards,
+            rails,
         };
         changed
     }
@@ -194,7 +208,10 @@ impl Catalog {
         }
         let _guard = self.sync_lock.lock().await;
         let result = match self.sync_operarios(replica).await {
-            Ok(()) => self.sync_guards(replica).await,
+            Ok(()) => match self.sync_guards(replica).await {
+                Ok(()) => self.sync_followups(replica).await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         if result.is_err() {
@@ -246,6 +263,7 @@ impl Catalog {
             .loaded
             .lock()
             .expect("catalog lock poisoned")
+            .rails
             .guards
             .clone();
         let cluster = (*self.cluster).clone();
@@ -277,6 +295,31 @@ impl Catalog {
             },
         };
         replica.propose_local(command).await.map(|_| ())
+    }
+
+    /// Replicate the follow-ups (silence, verify, notify) when they differ from the replicated
+    /// ones; nothing is proposed while no operarius sets any, so a cluster that uses none stays
+    /// readable by the previous release.
+    async fn sync_followups(&self, replica: &Replica) -> Result<(), ProposeError> {
+        let followups = self
+            .loaded
+            .lock()
+            .expect("catalog lock poisoned")
+            .rails
+            .followups
+            .clone();
+        let replicated = replica
+            .history()
+            .followup_defs()
+            .map_err(|e| ProposeError::Internal(e.to_string()))?;
+        if replicated.as_ref().unwrap_or(&BTreeMap::new()) == &followups {
+            return Ok(());
+        }
+        info!(operarios = followups.len(), "replicating follow-ups");
+        replica
+            .propose_local(CommandV1::SyncFollowUps { defs: followups })
+            .await
+            .map(|_| ())
     }
 }
 
@@ -320,7 +363,7 @@ mod tests {
             policy: Some(spec.to_def().unwrap()),
             ..ClusterGuards::default()
         });
-        assert!(catalog.replace(report.operarios, Vec::new(), BTreeMap::new(), Vec::new()));
+        assert!(catalog.replace(report.operarios, Vec::new(), Rails::default(), Vec::new()));
         let problems = catalog.problems();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(problems[0].file, PathBuf::from("operarius ops/root"));

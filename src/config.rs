@@ -45,6 +45,9 @@ pub enum CliCommand {
     /// Hashes for the auth file (`--auth-file`); secrets are read from standard input.
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// Replay the recorded history against a candidate catalog: what would happen, against
+    /// what did (nothing is proposed or executed).
+    Replay(Box<crate::replay::ReplayArgs>),
     /// The command-line client's commands (`alerts`, `remediations`, `cluster`, …).
     #[command(flatten)]
     Client(crate::client::Command),
@@ -190,6 +193,20 @@ pub struct ServeArgs {
     /// Deadline of a remediation whose job template sets no activeDeadlineSeconds.
     #[arg(long, env = "OPENFERO_DEFAULT_TIMEOUT_SECS", default_value_t = 600)]
     pub default_timeout_secs: u64,
+    /// Alertmanager(s) for the operarios' follow-ups (`spec.silence`, and `spec.verify` asks
+    /// them whether an alert resolved): base URLs, comma separated (each member of an HA pair).
+    #[arg(long, env = "OPENFERO_ALERTMANAGER_URL", value_delimiter = ',')]
+    pub alertmanager_url: Vec<String>,
+    /// A bearer token for `--alertmanager-url`, read from this file.
+    #[arg(long, env = "OPENFERO_ALERTMANAGER_TOKEN_FILE")]
+    pub alertmanager_token_file: Option<PathBuf>,
+    /// `user:password` for `--alertmanager-url` (basic auth), read from this file.
+    #[arg(
+        long,
+        env = "OPENFERO_ALERTMANAGER_BASIC_AUTH_FILE",
+        conflicts_with = "alertmanager_token_file"
+    )]
+    pub alertmanager_basic_auth_file: Option<PathBuf>,
     /// Cluster id: gossip and Raft traffic of another cluster id is ignored or refused, so two
     /// clusters on one network never merge.
     #[arg(

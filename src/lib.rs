@@ -18,6 +18,7 @@ pub mod kubernetes;
 pub mod metrics;
 pub mod operarios;
 pub mod remediation;
+pub mod replay;
 pub mod replica;
 pub mod site;
 pub mod telemetry;

@@ -29,6 +29,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        CliCommand::Replay(args) => ExitCode::from(openfero::replay::run(&args)),
         CliCommand::Client(command) => ExitCode::from(openfero::client::run(command) as u8),
         CliCommand::Crd => {
             print!("{}", openfero::operarios::crd_yaml());

@@ -41,6 +41,15 @@ pub struct OperariusLabel {
     pub operarius: String,
 }
 
+/// A follow-up step's result: `step` is `silence`, `expire`, `verify` or `notify`; `result`
+/// `ok`, `failed`, `verified` or `ineffective`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FollowUpLabels {
+    pub operarius: String,
+    pub step: String,
+    pub result: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabel {
     pub state: String,
@@ -84,6 +93,9 @@ pub struct Metrics {
     pub jobs_created: Counter,
     pub jobs_succeeded: Counter,
     pub jobs_failed: Counter,
+    /// Follow-ups done by this node as leader: silences created and expired, verdicts of
+    /// verification, notifications (`openfero_followups_total{operarius,step,result}`).
+    pub followups: Family<FollowUpLabels, Counter>,
     // Gauges read from the replicated state and Raft at scrape time.
     pub alerts_stored: Gauge,
     pub remediations_by_state: Family<StateLabel, Gauge>,
@@ -184,6 +196,12 @@ impl Metrics {
             "jobs_failed",
             "Remediation Jobs that failed, recorded by this node as leader",
             jobs_failed.clone(),
+        );
+        let followups = Family::<FollowUpLabels, Counter>::default();
+        r.register(
+            "followups",
+            "Follow-ups by this node as leader: silence, expire, verify, notify, by result",
+            followups.clone(),
         );
         let alerts_stored = Gauge::default();
         r.register(
@@ -313,6 +331,7 @@ impl Metrics {
             jobs_created,
             jobs_succeeded,
             jobs_failed,
+            followups,
             alerts_stored,
             remediations_by_state,
             remediations_by_reason,

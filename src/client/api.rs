@@ -183,6 +183,42 @@ impl Api {
         self.call(req, path).await
     }
 
+    /// `GET path` whose body the caller reads as it comes (`GET /api/alerts/export`): no
+    /// deadline on the whole answer, only on connecting. An error status is read as by
+    /// [`Api::get`].
+    pub async fn get_stream(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<reqwest::Response, ClientError> {
+        let mut url = path.to_owned();
+        if !query.is_empty() {
+            let encoded = serde_urlencoded::to_string(query)
+                .map_err(|e| ClientError::Usage(format!("cannot encode the query: {e}")))?;
+            url = format!("{path}?{encoded}");
+        }
+        let resp = self
+            .request(Method::GET, &url)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let bytes = resp.bytes().await.map_err(|e| self.unreachable(e))?;
+        let message = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_owned());
+        Err(ClientError::Status { status, message })
+    }
+
+    /// Why reading an answer's body failed, as [`ClientError::Unreachable`].
+    pub fn broken_answer(&self, e: reqwest::Error) -> ClientError {
+        self.unreachable(e)
+    }
+
     /// The node's Server-Sent Events (`GET /api/events`): one chunk at least every 15 s (a
     /// keep-alive), one whenever the node applies new entries.
     pub async fn events(&self) -> Result<reqwest::Response, ClientError> {

@@ -36,7 +36,7 @@ fn limit_of(limit: Option<usize>) -> Result<usize, ApiError> {
 }
 
 /// Headers naming the state a read reflects.
-fn read_headers(state: &AppState) -> HeaderMap {
+pub(super) fn read_headers(state: &AppState) -> HeaderMap {
     let s = state.replica.status();
     let mut h = HeaderMap::new();
     let mut put = |name: &'static str, value: String| {
@@ -263,7 +263,10 @@ pub async fn remediation(
         .ok_or_else(|| ApiError::NotFound {
             what: format!("remediation `{id}`"),
         })?;
-    Ok((read_headers(&state), Json(RemediationView::from(rec))).into_response())
+    let follow_up = state.replica.history().followup(rec.seq)?;
+    let mut view = RemediationView::from(rec);
+    view.follow_up = follow_up.map(Into::into);
+    Ok((read_headers(&state), Json(view)).into_response())
 }
 
 /// The replicated operarius catalog.

@@ -5,6 +5,8 @@ mod admin;
 mod api;
 mod error;
 pub(crate) mod events;
+mod export;
+mod followup;
 mod forward;
 pub(crate) mod guards;
 pub mod openapi;
@@ -16,6 +18,7 @@ mod webhook;
 use axum::Router;
 
 pub use error::{ApiError, Challenge};
+pub use followup::{FollowUpView, NotificationView, SilenceView};
 pub use guards::BreakerView;
 pub use preview::try_webhook;
 pub use view::{AlertView, IngestView, OperariusView, RemediationView, TryView};

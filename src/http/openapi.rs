@@ -8,7 +8,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, api, guards, preview, webhook};
+use super::{admin, api, export, guards, preview, webhook};
 
 /// Where the Swagger UI assets of the `swagger-ui-dist` crate are mounted.
 pub const SWAGGER_ASSETS: &str = "/swagger/dist";
@@ -25,6 +25,7 @@ pub const SWAGGER_ASSETS: &str = "/swagger/dist";
         webhook::probe,
         webhook::receive,
         api::alerts,
+        export::export,
         api::remediations,
         api::remediation,
         api::operarios,

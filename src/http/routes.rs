@@ -9,7 +9,7 @@ use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{on, MethodFilter, MethodRouter};
 
-use super::{admin, api, guards, openapi, preview, webhook, AppState};
+use super::{admin, api, export, guards, openapi, preview, webhook, AppState};
 use crate::auth::Role;
 
 /// Whether a route belongs in the OpenAPI document.
@@ -124,6 +124,13 @@ pub fn table(body_limit: usize, metrics: Access) -> Vec<RouteDef> {
         route(Method::GET, "/readiness", OPENFERO, Open, api::readyz),
         route(Method::GET, "/startupz", OPENFERO, Open, api::healthz),
         route(Method::GET, "/api/alerts", Spec, Viewer, api::alerts),
+        route(
+            Method::GET,
+            "/api/alerts/export",
+            Spec,
+            Viewer,
+            export::export,
+        ),
         route(
             Method::GET,
             "/api/remediations",

@@ -94,6 +94,10 @@ pub struct RemediationView {
     pub started_by: Option<String>,
     pub start_index: Option<u64>,
     pub job: Option<JobView>,
+    /// Silence, verification and notifications (operarios with `silence`, `verify` or
+    /// `notify`; one remediation's answer only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<super::followup::FollowUpView>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -145,6 +149,7 @@ impl From<RemediationRecord> for RemediationView {
             started_by: r.started_by.map(|l| l.to_string()),
             start_index: r.start_index,
             job: r.rendered.map(JobView::from),
+            follow_up: None,
         }
     }
 }

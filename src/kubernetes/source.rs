@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{Namespaces, Reporter};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Rails};
 use crate::operarios::{BrokenOperarius, GuardsDef, Operarius, Problem};
 use crate::replica::Replica;
 
@@ -76,6 +76,7 @@ async fn rebuild(
     let mut defs = BTreeMap::new();
     let mut broken = BTreeMap::new();
     let mut guards = BTreeMap::new();
+    let mut followups = BTreeMap::new();
     let mut problems = Vec::new();
     let leader = replica.leader_id().is_some();
     for store in stores {
@@ -89,13 +90,20 @@ async fn rebuild(
                     .map_err(|e| vec![e.to_string()])
                     .and_then(|op| {
                         let def = op.to_def(&namespace)?;
-                        Ok((def, op.guards().unwrap_or_default()))
+                        Ok((
+                            def,
+                            op.guards().unwrap_or_default(),
+                            op.follow_up().ok().flatten(),
+                        ))
                     })
             });
             match parsed {
-                Ok((def, g)) => {
+                Ok((def, g, f)) => {
                     if g != GuardsDef::default() {
                         guards.insert(def.key(), g);
+                    }
+                    if let Some(f) = f {
+                        followups.insert(def.key(), f);
                     }
                     defs.insert(def.key(), def);
                 }
@@ -131,7 +139,7 @@ async fn rebuild(
     if catalog.replace(
         defs.into_values().collect(),
         broken.into_values().collect(),
-        guards,
+        Rails { guards, followups },
         problems,
     ) {
         info!("operarius catalog changed in kubernetes");

@@ -83,6 +83,16 @@ impl Operarius {
         }
     }
 
+    /// The follow-ups of the spec (silence, verify, notify), validated; `None` when it sets
+    /// none.
+    pub fn follow_up(&self) -> Result<Option<super::FollowUpDef>, Vec<String>> {
+        super::followup::followup_def(
+            self.spec.silence.as_ref(),
+            self.spec.verify.as_ref(),
+            self.spec.notify.as_ref(),
+        )
+    }
+
     /// Validates the object and converts it to its plain form. Every problem
     /// found is returned, not only the first. `default_namespace` is used when
     /// `metadata.namespace` is absent.
@@ -137,6 +147,9 @@ impl Operarius {
 
         check_job_template(&self.spec.job_template, &mut problems);
         if let Err(found) = self.guards() {
+            problems.extend(found);
+        }
+        if let Err(found) = self.follow_up() {
             problems.extend(found);
         }
 

@@ -86,6 +86,8 @@ pub struct LoadReport {
     pub skipped: Vec<Skipped>,
     /// Guard rails of the valid operarii that set any, by `namespace/name`.
     pub guards: BTreeMap<String, GuardsDef>,
+    /// Follow-ups (silence, verify, notify) of the valid operarii that set any.
+    pub followups: BTreeMap<String, super::FollowUpDef>,
     /// Where each operarius (valid or broken) was read: file and document.
     pub origins: BTreeMap<String, (PathBuf, usize)>,
 }
@@ -381,8 +383,14 @@ fn load_document(
         .map_err(|err| vec![format!("invalid operarius: {err}")])
         .and_then(|operarius| {
             let def = operarius.to_def(default_namespace)?;
-            // to_def validated the guard rails too.
-            Ok((def, operarius.guards().unwrap_or_default()))
+            // to_def validated the guard rails and follow-ups too.
+            Ok((
+                def,
+                (
+                    operarius.guards().unwrap_or_default(),
+                    operarius.follow_up().ok().flatten(),
+                ),
+            ))
         });
     let (key, def) = match checked {
         Ok((def, guards)) => (def.key(), Ok((def, guards))),
@@ -416,9 +424,12 @@ fn load_document(
     origin.insert(key.clone(), (file.to_path_buf(), document));
     report.origins.insert(key, (file.to_path_buf(), document));
     match def {
-        Ok((def, guards)) => {
+        Ok((def, (guards, followup))) => {
             if guards != GuardsDef::default() {
                 report.guards.insert(def.key(), guards);
+            }
+            if let Some(f) = followup {
+                report.followups.insert(def.key(), f);
             }
             report.operarios.push(def);
         }

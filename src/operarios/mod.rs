@@ -8,6 +8,7 @@ mod def;
 mod determinism;
 mod env;
 mod error;
+mod followup;
 mod guards;
 mod load;
 mod matcher;
@@ -23,6 +24,10 @@ pub use crd::crd_yaml;
 pub use def::{OperariusDef, SelectorDef};
 pub use env::{label_env_name, label_env_vars, ENV_PREFIX};
 pub use error::{MatcherError, RenderError};
+pub use followup::{
+    FollowUpDef, NotifyDef, NotifyEvent, NotifySpec, SilenceSpec, VerifySpec,
+    DEFAULT_SILENCE_GRACE_MS,
+};
 pub use guards::{
     format_duration_ms, parse_duration_ms, BreakerDef, BreakerSpec, BudgetSpec, ClusterGuards,
     ClusterGuardsV1, ConcurrencySpec, GuardsDef, GuardsDefV1, TargetSpec, WindowDef,

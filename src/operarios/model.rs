@@ -9,7 +9,8 @@
 //! `spec.matchers` is an openfero-rs extension (Alertmanager matcher strings), as are the guard
 //! rails `spec.budgets`, `spec.target`, `spec.concurrency` and `spec.breaker` (`guards.rs`) and
 //! the controls `spec.mode`, `spec.approval`, `spec.approvalTtl` and `spec.selfRemediation`
-//! (`controls.rs`).
+//! (`controls.rs`), and the follow-ups `spec.silence`, `spec.verify` and `spec.notify`
+//! (`followup.rs`).
 
 use std::collections::BTreeMap;
 
@@ -20,6 +21,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::controls::{Approval, Mode};
+use super::followup::{NotifySpec, SilenceSpec, VerifySpec};
 use super::guards::{BreakerSpec, BudgetSpec, ConcurrencySpec, TargetSpec};
 
 /// The only accepted `apiVersion`.
@@ -99,6 +101,18 @@ pub struct OperariusSpec {
     /// default: they are recorded, never remediated).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub self_remediation: bool,
+    /// openfero extension: silence the alert in Alertmanager while it is remediated
+    /// (`--alertmanager-url`); expired when the remediation ends (after verification).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silence: Option<SilenceSpec>,
+    /// openfero extension: a succeeded run is `verified` when the alert resolves within
+    /// `within`, else `ineffective`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifySpec>,
+    /// openfero extension: POST outcomes (ineffective, failed, held, awaiting-approval,
+    /// verified) to a webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<NotifySpec>,
 }
 
 /// The job template is a whole `JobTemplateSpec`; the API server keeps it as given (like

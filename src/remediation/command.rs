@@ -6,10 +6,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::followup::FollowUpStep;
 use crate::alerts::Webhook;
 use crate::ids::{EventId, RemediationId};
 use crate::operarios::{
-    BrokenOperarius, ClusterGuards, ClusterGuardsV1, GuardsDef, GuardsDefV1, OperariusDef,
+    BrokenOperarius, ClusterGuards, ClusterGuardsV1, FollowUpDef, GuardsDef, GuardsDefV1,
+    OperariusDef,
 };
 
 /// Every command ever written to the log.
@@ -113,6 +115,17 @@ pub enum CommandV1 {
     /// Expire the remediations whose approval deadline has passed by `at_ms` (the leader's
     /// clock; apply uses `max(at_ms, latest applied)`).
     ExpireApprovals { at_ms: i64 },
+    /// Replace the replicated follow-ups (silence, verify, notify) by operarius. Proposed only
+    /// when some are set; nodes of an earlier release cannot apply it: upgrade every node
+    /// before setting a follow-up.
+    SyncFollowUps { defs: BTreeMap<String, FollowUpDef> },
+    /// The leader records a follow-up step of remediation `id` (its clock; apply uses
+    /// `max(at_ms, latest applied)`).
+    FollowUp {
+        id: RemediationId,
+        at_ms: i64,
+        step: FollowUpStep,
+    },
 }
 
 /// A leader identity: term and node. Two leaders can share a term in openraft 0.9, never both.

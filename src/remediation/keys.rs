@@ -61,6 +61,13 @@ pub const BREAKER: &[u8] = b"brk/";
 /// again (ineffective) or the window passes.
 pub const LAST_SUCCESS: &[u8] = b"ok/";
 
+/// The replicated follow-ups by operarius (`BTreeMap<String, FollowUpDef>`; absent: none).
+pub const FOLLOWUP_DEFS: &[u8] = b"cfg/followups";
+/// `fu/<seq>` → `FollowUpRecord` of a remediation whose operarius has follow-ups.
+pub const FOLLOWUP: &[u8] = b"fu/";
+/// `fuo/<seq>` → () while its follow-ups are not closed (the leader's follow-up work list).
+pub const FOLLOWUP_OPEN: &[u8] = b"fuo/";
+
 /// `prefix` + `a` + NUL + `b`.
 pub fn pair(prefix: &[u8], a: &str, b: &str) -> Vec<u8> {
     let mut k = prefix.to_vec();

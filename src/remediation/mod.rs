@@ -2,6 +2,7 @@
 //! read side used by the API and the executor.
 
 mod command;
+mod followup;
 pub mod hourly;
 mod job_name;
 pub mod keys;
@@ -14,6 +15,7 @@ pub use command::{
     AlertEvent, Command, CommandV1, Ingest, IngestSummary, IngestedAlert, LeaderId, Notification,
     Outcome, RemediationRef, Response,
 };
+pub use followup::{FollowUpRecord, FollowUpStep, NotificationRecord, SilenceRef, Verification};
 pub use job_name::job_name;
 pub use machine::{
     Awaiting, BreakerRecord, OpenBreaker, PauseState, RemediationMachine, StoredGuards,

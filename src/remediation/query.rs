@@ -182,6 +182,33 @@ impl History {
         Ok(page)
     }
 
+    /// Oldest first: at most `limit` alerts with a sequence number above `after` that were
+    /// received at or after `since_ms` (the export's chunks; pass the last one's `seq` as
+    /// `after` for the next). Older records are skipped on their borrowed [`AlertHead`].
+    pub fn alerts_after(
+        &self,
+        after: u64,
+        since_ms: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AlertRecord>, KvError> {
+        let from = keys::with_seq(keys::ALERT, after.saturating_add(1));
+        let mut out = Vec::new();
+        for item in self.reader.iter_prefix_from(keys::ALERT, &from) {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, v) = item?;
+            if let Some(since) = since_ms {
+                let head: AlertHead<'_> = codec::decode_prefix(&v)?;
+                if head.received_at_ms < since {
+                    continue;
+                }
+            }
+            out.push(codec::decode(&v)?);
+        }
+        Ok(out)
+    }
+
     /// Calls `f` with every alert received at or after `since_ms`, newest first.
     pub fn for_each_alert_since(
         &self,

@@ -80,12 +80,13 @@ pub async fn remediation(
 ) -> Result<Html<String>, ApiError> {
     let banners = Banners::of(&state);
     let rid = RemediationId(id.clone());
-    let (rec, alert) = blocking(state.replica.history(), move |h| {
+    let (rec, alert, follow_up) = blocking(state.replica.history(), move |h| {
         let rec = h.remediation(&rid)?.ok_or_else(|| ApiError::NotFound {
             what: format!("remediation `{id}`"),
         })?;
         let alert = h.alert(rec.alert_seq)?;
-        Ok((rec, alert))
+        let follow_up = h.followup(rec.seq)?;
+        Ok((rec, alert, follow_up))
     })
     .await?;
     let state_name = rec.state.as_str();
@@ -141,11 +142,39 @@ pub async fn remediation(
             }),
         }
     }
+    if let Some(at) = follow_up.as_ref().and_then(|f| f.silenced_at_ms) {
+        steps.push(Step {
+            name: "silenced in Alertmanager".into(),
+            at_ms: Some(at),
+            class: "done",
+        });
+    }
     steps.push(Step {
         name: state_name.into(),
         at_ms: rec.finished_at_ms,
         class: end_class,
     });
+    if let Some(f) = &follow_up {
+        if let Some(v) = &f.verification {
+            steps.push(Step {
+                name: if v.verified {
+                    "verified"
+                } else {
+                    "ineffective"
+                }
+                .into(),
+                at_ms: Some(v.at_ms),
+                class: if v.verified { "done" } else { "bad" },
+            });
+        }
+        if let Some(at) = f.silences_expired_at_ms {
+            steps.push(Step {
+                name: "silence expired".into(),
+                at_ms: Some(at),
+                class: "done",
+            });
+        }
+    }
     let mut prev: Option<i64> = None;
     let timeline: Vec<Value> = steps
         .iter()

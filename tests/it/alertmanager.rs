@@ -15,7 +15,7 @@ use crate::support::{
     client, eventually, free_port, marker_operarios, ChildGuard, OpenferoProcess,
 };
 
-const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
+pub(crate) const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 
 fn alertmanager_config(dir: &Path, openfero_port: u16, token_file: &Path) -> std::path::PathBuf {
     let path = dir.join("alertmanager.yml");
@@ -207,7 +207,7 @@ async fn alertmanager_firing_and_resolved_notifications_are_remediated() {
 }
 
 /// Start Alertmanager with `config` (YAML text) on a free loopback port; its URL.
-async fn start_alertmanager(
+pub(crate) async fn start_alertmanager(
     http: &reqwest::Client,
     dir: &Path,
     config: &str,
@@ -486,7 +486,7 @@ receivers:
 }
 
 /// Hand one alert to Alertmanager's API, as Prometheus does.
-async fn post_to_alertmanager(http: &reqwest::Client, am: &str, alert: Value) {
+pub(crate) async fn post_to_alertmanager(http: &reqwest::Client, am: &str, alert: Value) {
     let r = http
         .post(format!("{am}/api/v2/alerts"))
         .json(&json!([alert]))

@@ -906,6 +906,65 @@ fn guard_rails_become_flags_and_a_policy_file_the_binary_accepts() {
     assert!(of_kind(&plain, "ConfigMap").is_empty());
 }
 
+#[test]
+fn alertmanager_follow_ups_become_flags_and_a_mounted_credentials_file() {
+    let docs = render(&[
+        "--set",
+        "alertmanager.urls={http://am-0.monitoring:9093,http://am-1.monitoring:9093}",
+        "--set",
+        "alertmanager.existingSecret=am-creds",
+    ]);
+    let sts = one(&docs, "StatefulSet");
+    let args = expanded_args(sts, "openfero-0");
+    assert_eq!(
+        flag(&args, "alertmanager-url"),
+        Some("http://am-0.monitoring:9093,http://am-1.monitoring:9093")
+    );
+    assert_eq!(
+        flag(&args, "alertmanager-token-file"),
+        Some("/etc/openfero/alertmanager/token")
+    );
+    let cli = Cli::try_parse_from(std::iter::once("openfero".to_string()).chain(args.clone()))
+        .unwrap_or_else(|e| panic!("openfero rejects the chart's args {args:?}: {e}"));
+    let CliCommand::Serve(serve) = cli.into_command() else {
+        panic!("the chart runs `openfero serve`");
+    };
+    assert_eq!(serve.alertmanager_url.len(), 2);
+    let volumes = sts["spec"]["template"]["spec"]["volumes"]
+        .as_sequence()
+        .expect("volumes");
+    assert!(volumes
+        .iter()
+        .any(|v| v["secret"]["secretName"] == "am-creds"));
+    let mounts = container(sts)["volumeMounts"]
+        .as_sequence()
+        .expect("mounts");
+    assert!(mounts
+        .iter()
+        .any(|m| m["name"] == "alertmanager-credentials"
+            && m["mountPath"] == "/etc/openfero/alertmanager"));
+    let basic = render(&[
+        "--set",
+        "alertmanager.urls={http://am:9093}",
+        "--set",
+        "alertmanager.existingSecret=am-creds",
+        "--set",
+        "alertmanager.credentialsKey=basic-auth",
+    ]);
+    let args = expanded_args(one(&basic, "StatefulSet"), "openfero-0");
+    assert_eq!(
+        flag(&args, "alertmanager-basic-auth-file"),
+        Some("/etc/openfero/alertmanager/basic-auth")
+    );
+    assert!(
+        try_render(&["--set", "alertmanager.urls={am:9093}"]).is_err(),
+        "not a URL"
+    );
+    let plain = render(&[]);
+    let args = expanded_args(one(&plain, "StatefulSet"), "openfero-0");
+    assert!(flag(&args, "alertmanager-url").is_none());
+}
+
 /// The chart's ConfigMaps named `<fullname>-dashboard`.
 fn dashboard_config_maps(docs: &[Value]) -> Vec<&Value> {
     of_kind(docs, "ConfigMap")

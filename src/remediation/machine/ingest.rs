@@ -98,6 +98,7 @@ pub(super) fn ingest_alerts(
                 &rec.seq,
             )?;
             save_remediation(kv, &rec)?;
+            super::followup::opened(kv, &rec)?;
             hourly::remediation_ended(kv, &rec)?;
         }
         let record = AlertRecord {

@@ -469,6 +469,46 @@ pub(super) fn released(
     promote(kv)
 }
 
+/// A succeeded run whose alert did not resolve within its verification window (`verify`):
+/// one ineffective run for the loop breaker of its operarius and target, as a firing alert
+/// right after a success counts at admission.
+pub(super) fn count_ineffective(
+    kv: &mut KvTxn<'_>,
+    rec: &RemediationRecord,
+    labels: &std::collections::BTreeMap<String, String>,
+    now: i64,
+) -> Result<(), KvError> {
+    let guards = StoredGuards::load(kv)?;
+    let def = guards.of(&rec.operarius);
+    let Some(b) = &def.breaker else {
+        return Ok(());
+    };
+    let slot = Slot {
+        operarius: rec.operarius.clone(),
+        target: def.target(labels),
+    };
+    // Counted here, so the next firing of the same alert must not count it a second time.
+    kv.delete(&keys::pair(
+        keys::LAST_SUCCESS,
+        &rec.operarius,
+        &rec.fingerprint,
+    ));
+    let mut state = load_breaker(kv, &slot)?;
+    state.ineffective.retain(|t| now - *t < b.window_ms);
+    state.ineffective.push(now);
+    if let Some(max) = b.max_ineffective {
+        if state.open.is_none() && state.ineffective.len() >= max as usize {
+            let why = format!(
+                "{} ineffective runs within {} (the alert did not resolve after a success)",
+                state.ineffective.len(),
+                format_duration_ms(b.window_ms)
+            );
+            open(&mut state, b, now, why);
+        }
+    }
+    kv.put_as(&breaker_key(&slot), &state)
+}
+
 /// Promote queued remediations, oldest first, while slots are free and nothing is paused.
 pub(super) fn promote(kv: &mut KvTxn<'_>) -> Result<(), KvError> {
     if paused(kv)?.is_some() {

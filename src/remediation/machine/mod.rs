@@ -11,6 +11,9 @@ mod controls;
 #[cfg(test)]
 mod controls_tests;
 mod execution;
+mod followup;
+#[cfg(test)]
+mod followup_tests;
 mod ingest;
 mod limits;
 #[cfg(test)]
@@ -136,6 +139,11 @@ impl StateMachine for RemediationMachine {
                     at_ms,
                 } => controls::decide(kv, &id, approve, by, at_ms),
                 CommandV1::ExpireApprovals { at_ms } => controls::expire_due(kv, at_ms),
+                CommandV1::SyncFollowUps { defs } => {
+                    kv.put_as(keys::FOLLOWUP_DEFS, &defs)?;
+                    Ok(Response::Done)
+                }
+                CommandV1::FollowUp { id, at_ms, step } => followup::record(kv, &id, at_ms, step),
                 CommandV1::SetPaused { paused, by, at_ms } => {
                     let now = limits::clock(kv, at_ms)?;
                     limits::set_paused(kv, paused, by, now)?;
