@@ -24,5 +24,5 @@ pub use machine::{
 pub use preview::{preview, why_unclaimed, AlertPreview, CandidatePreview, Preview, Verdict};
 pub use query::{AlertFilter, AlertPage, BudgetUse, History, WindowUse};
 pub use record::{
-    AlertRecord, OperariusStats, RemediationRecord, RemediationState, OUTPUT_TAIL_BYTES,
+    decided_by, AlertRecord, OperariusStats, RemediationRecord, RemediationState, OUTPUT_TAIL_BYTES,
 };

@@ -211,44 +211,50 @@ impl RemediationRecord {
     /// `shadow`, `approval`, `denied`, `expired`, `template`, `invalid`, or `other`; `None` for a
     /// remediation that runs or ran.
     pub fn decided_by(&self) -> Option<&'static str> {
-        use RemediationState as S;
-        if !matches!(
-            self.state,
-            S::Skipped
-                | S::Queued
-                | S::Held
-                | S::Refused
-                | S::DryRun
-                | S::AwaitingApproval
-                | S::Denied
-                | S::Expired
-        ) {
-            return None;
-        }
-        let reason = self.reason.as_deref().unwrap_or("");
-        // An approval's own words come first; what the limits said follows.
-        let reason = match reason.split_once("; ") {
-            Some((head, rest)) if head.starts_with("approved by ") => rest,
-            _ => reason,
-        };
-        let shadow = reason.strip_prefix("shadow: ");
-        let inner = shadow.unwrap_or(reason);
-        Some(match inner {
-            r if r.starts_with("budget:") => "budget",
-            r if r.starts_with("breaker open") => "breaker",
-            r if r.starts_with("concurrency:") => "concurrency",
-            r if r.starts_with("paused by") => "pause",
-            _ if shadow.is_some() => "shadow",
-            r if r.starts_with("cooldown:") => "cooldown",
-            r if r.starts_with("self-reference:") => "self-reference",
-            r if r.starts_with("refused:") => "policy",
-            r if r.starts_with("dry-run:") => "dry-run",
-            r if r.starts_with("awaiting approval") => "approval",
-            r if r.starts_with("denied by") => "denied",
-            r if r.starts_with("expired:") => "expired",
-            _ => "other",
-        })
+        decided_by(self.state, self.reason.as_deref())
     }
+}
+
+/// [`RemediationRecord::decided_by`] from a state and a reason alone (the replay compares
+/// recorded and replayed decisions with it).
+pub fn decided_by(state: RemediationState, reason: Option<&str>) -> Option<&'static str> {
+    use RemediationState as S;
+    if !matches!(
+        state,
+        S::Skipped
+            | S::Queued
+            | S::Held
+            | S::Refused
+            | S::DryRun
+            | S::AwaitingApproval
+            | S::Denied
+            | S::Expired
+    ) {
+        return None;
+    }
+    let reason = reason.unwrap_or("");
+    // An approval's own words come first; what the limits said follows.
+    let reason = match reason.split_once("; ") {
+        Some((head, rest)) if head.starts_with("approved by ") => rest,
+        _ => reason,
+    };
+    let shadow = reason.strip_prefix("shadow: ");
+    let inner = shadow.unwrap_or(reason);
+    Some(match inner {
+        r if r.starts_with("budget:") => "budget",
+        r if r.starts_with("breaker open") => "breaker",
+        r if r.starts_with("concurrency:") => "concurrency",
+        r if r.starts_with("paused by") => "pause",
+        _ if shadow.is_some() => "shadow",
+        r if r.starts_with("cooldown:") => "cooldown",
+        r if r.starts_with("self-reference:") => "self-reference",
+        r if r.starts_with("refused:") => "policy",
+        r if r.starts_with("dry-run:") => "dry-run",
+        r if r.starts_with("awaiting approval") => "approval",
+        r if r.starts_with("denied by") => "denied",
+        r if r.starts_with("expired:") => "expired",
+        _ => "other",
+    })
 }
 
 /// Replicated per-operarius execution statistics: the source of the Operarius status that the

@@ -11,8 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::ids::{EventId, RemediationId};
-use crate::remediation::{RemediationRecord, RemediationState};
+use crate::remediation::RemediationState;
 
 /// What one operarius' remediation of one alert came to, as compared.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -77,33 +76,9 @@ impl Serialize for Decision {
     }
 }
 
-/// What apply's reasons say decided a remediation in `state` (`RemediationRecord::decided_by`,
-/// the rule the metrics use).
+/// What apply's reasons say decided a remediation in `state` (the rule the metrics use).
 fn decided_by(state: RemediationState, reason: Option<&str>) -> Option<&'static str> {
-    RemediationRecord {
-        seq: 0,
-        id: RemediationId(String::new()),
-        event_id: EventId(String::new()),
-        alert_seq: 0,
-        fingerprint: String::new(),
-        alertname: String::new(),
-        alert_status: String::new(),
-        operarius: String::new(),
-        namespace: String::new(),
-        job_name: String::new(),
-        state,
-        reason: reason.map(str::to_owned),
-        created_at_ms: 0,
-        started_at_ms: None,
-        finished_at_ms: None,
-        exit_code: None,
-        output_tail: String::new(),
-        rendered: None,
-        started_by: None,
-        executor: None,
-        start_index: None,
-    }
-    .decided_by()
+    crate::remediation::decided_by(state, reason)
 }
 
 /// Every operarius' decision for one alert (at most one today: one operarius claims an alert).

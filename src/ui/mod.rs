@@ -4,6 +4,7 @@
 pub mod actions;
 mod assets;
 mod chart;
+pub mod operarios;
 pub mod pages;
 pub mod remediation;
 mod templates;
@@ -50,13 +51,13 @@ pub fn routes(body_limit: usize) -> Vec<RouteDef> {
             Operator,
             actions::reset_breaker,
         ),
-        route(Method::GET, "/operarios", UI, Viewer, pages::operarios),
+        route(Method::GET, "/operarios", UI, Viewer, operarios::operarios),
         route(
             Method::POST,
             "/operarios/try",
             UI,
             Viewer,
-            pages::try_operarios,
+            operarios::try_operarios,
         )
         .limited(body_limit),
         route(Method::GET, "/cluster", UI, Viewer, pages::cluster),
