@@ -249,6 +249,8 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         reporter: follow_up_reporter,
         default_timeout_secs: args.default_timeout_secs,
         node: args.node_name(),
+        notify_http: crate::executor::FollowUps::notify_client()
+            .context("the HTTP client for notifications")?,
     };
     tasks.push(tokio::spawn(followups.run(work.child_token())));
     tasks.push(tokio::spawn(catalog_task(

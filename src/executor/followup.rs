@@ -40,6 +40,17 @@ pub struct FollowUps {
     pub default_timeout_secs: u64,
     /// This node's name, in notifications.
     pub node: String,
+    /// For notifications (one client for every delivery: its connections are reused).
+    pub notify_http: reqwest::Client,
+}
+
+impl FollowUps {
+    /// The client notifications are sent with: 5 s per attempt.
+    pub fn notify_client() -> reqwest::Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+    }
 }
 
 /// What this leader remembers between ticks (lost with the leadership; the record is not).
@@ -458,20 +469,10 @@ impl FollowUps {
                 "verified": v.verified, "at": format_ms(v.at_ms), "evidence": v.evidence,
             })),
         });
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build();
         let mut last_error = String::new();
         let mut backoff = NOTIFY_FIRST_BACKOFF;
         for attempt in 1..=NOTIFY_ATTEMPTS {
-            let result = match &http {
-                Ok(http) => http.post(url).json(&body).send().await,
-                Err(e) => {
-                    last_error = e.to_string();
-                    break;
-                }
-            };
-            match result {
+            match self.notify_http.post(url).json(&body).send().await {
                 Ok(r) if r.status().is_success() => {
                     self.count(rec, "notify", "ok");
                     return FollowUpStep::Notified {

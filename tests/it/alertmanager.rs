@@ -17,10 +17,16 @@ use crate::support::{
 
 pub(crate) const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 
-fn alertmanager_config(dir: &Path, openfero_port: u16, token_file: &Path) -> std::path::PathBuf {
-    let path = dir.join("alertmanager.yml");
-    let token_file = token_file.display();
-    let text = format!(
+/// An Alertmanager configuration sending every alert (firing and resolved, grouped by
+/// alertname, without waiting) to openfero on `openfero_port`, with `http_config` (YAML lines
+/// indented for the webhook's `http_config:` block; empty: none).
+pub(crate) fn route_to_openfero(openfero_port: u16, http_config: &str) -> String {
+    let http_config = if http_config.is_empty() {
+        String::new()
+    } else {
+        format!("        http_config:\n{http_config}")
+    };
+    format!(
         r#"route:
   receiver: openfero
   group_by: ['alertname']
@@ -32,12 +38,18 @@ receivers:
     webhook_configs:
       - url: http://127.0.0.1:{openfero_port}/alerts
         send_resolved: true
-        http_config:
-          authorization:
-            credentials_file: {token_file}
-"#
+{http_config}"#
+    )
+}
+
+fn alertmanager_config(dir: &Path, openfero_port: u16, token_file: &Path) -> std::path::PathBuf {
+    let path = dir.join("alertmanager.yml");
+    let auth = format!(
+        "          authorization:\n            credentials_file: {}\n",
+        token_file.display()
     );
-    std::fs::write(&path, text).expect("write alertmanager config");
+    std::fs::write(&path, route_to_openfero(openfero_port, &auth))
+        .expect("write alertmanager config");
     path
 }
 

@@ -13,7 +13,9 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::alertmanager::{post_to_alertmanager, start_alertmanager, ALERTMANAGER};
+use crate::alertmanager::{
+    post_to_alertmanager, route_to_openfero, start_alertmanager, ALERTMANAGER,
+};
 use crate::cluster_support::{ClusterOptions, TestCluster};
 use crate::support::{client, eventually, free_port, OpenferoProcess};
 
@@ -69,23 +71,6 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>, tokio::task::JoinHandle<
 }
 
 static STARTED: std::sync::OnceLock<chrono::DateTime<chrono::Utc>> = std::sync::OnceLock::new();
-
-fn am_config(openfero_port: u16) -> String {
-    format!(
-        r#"route:
-  receiver: openfero
-  group_by: ['alertname']
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: openfero
-    webhook_configs:
-      - url: http://127.0.0.1:{openfero_port}/alerts
-        send_resolved: true
-"#
-    )
-}
 
 /// An alert as Prometheus hands it to Alertmanager; it started a minute before `now`.
 fn am_alert(alertname: &str, pod: &str, ends_at: Option<&str>) -> Value {
@@ -174,6 +159,24 @@ async fn remediation_until(
     .await
 }
 
+/// Kills the remediation process whose pid is in the file (a local run outlives a SIGKILLed
+/// leader: it is in its own process group), on success and on failure.
+struct RunGuard(std::path::PathBuf);
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        let pid = std::fs::read_to_string(&self.0)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok());
+        if let Some(pid) = pid {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
 fn write(dir: &Path, file: &str, text: &str) {
     std::fs::write(dir.join(file), text).expect("write operarius");
 }
@@ -214,7 +217,7 @@ async fn a_remediated_alert_is_silenced_then_verified_or_found_ineffective_and_n
         ),
     );
     let port = free_port();
-    let (_am, am) = start_alertmanager(&http, tmp.path(), &am_config(port)).await;
+    let (_am, am) = start_alertmanager(&http, tmp.path(), &route_to_openfero(port, "")).await;
     let node = OpenferoProcess::start(
         &tmp.path().join("data"),
         &ops,
@@ -359,7 +362,11 @@ async fn a_new_leader_expires_the_silence_its_killed_predecessor_created() {
     let http = client();
     let am_dir = tempfile::tempdir().expect("tempdir");
     // Alertmanager only holds silences here: the alert is posted to openfero directly.
-    let (_am, am) = start_alertmanager(&http, am_dir.path(), &am_config(free_port())).await;
+    let (_am, am) =
+        start_alertmanager(&http, am_dir.path(), &route_to_openfero(free_port(), "")).await;
+    let pids = tempfile::tempdir().expect("tempdir");
+    let runs = pids.path().join("slow-fix.pid");
+    let _runs = RunGuard(runs.clone());
     let mut c = TestCluster::new(
         &["n1", "n2", "n3"],
         ClusterOptions::default().with(&["--alertmanager-url", &am]),
@@ -367,7 +374,14 @@ async fn a_new_leader_expires_the_silence_its_killed_predecessor_created() {
     write(
         &c.ops,
         "slow.yaml",
-        &operarius("slow-fix", "SlowFix", "sleep 10", "  silence: {grace: 1m}"),
+        &operarius(
+            "slow-fix",
+            "SlowFix",
+            // Runs until the test stops it: its pid is written first, so the run the killed
+            // leader leaves behind is killed by the guard below, not left to end by itself.
+            &format!("echo $$ > {}; exec sleep 120", runs.display()),
+            "  silence: {grace: 1m}",
+        ),
     );
     c.start_all();
     let names: Vec<String> = ["n1", "n2", "n3"].iter().map(|s| s.to_string()).collect();

@@ -2,6 +2,8 @@
 //! leader records. A step applies once: the first silence, the first verdict, one notification
 //! per outcome — so a leader that lost its leadership half-way cannot record a second verdict.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use openfero_raft::{KvError, KvTxn};
 
 use super::super::command::Response;
@@ -13,14 +15,21 @@ use super::load_remediation;
 use crate::ids::RemediationId;
 use crate::operarios::FollowUpDef;
 
-/// A new remediation of an operarius with follow-ups joins the leader's work list.
-pub(super) fn opened(kv: &mut KvTxn<'_>, rec: &RemediationRecord) -> Result<(), KvError> {
-    let defs: Option<std::collections::BTreeMap<String, FollowUpDef>> =
-        kv.get_as(keys::FOLLOWUP_DEFS)?;
-    if defs.is_some_and(|d| d.contains_key(&rec.operarius)) {
-        kv.put(&keys::with_seq(keys::FOLLOWUP_OPEN, rec.seq), Vec::new());
+/// The operarios that have follow-ups, read once per ingested webhook.
+pub(super) struct Operarios(BTreeSet<String>);
+
+impl Operarios {
+    pub(super) fn load(kv: &KvTxn<'_>) -> Result<Self, KvError> {
+        let defs: Option<BTreeMap<String, FollowUpDef>> = kv.get_as(keys::FOLLOWUP_DEFS)?;
+        Ok(Self(defs.unwrap_or_default().into_keys().collect()))
     }
-    Ok(())
+
+    /// A new remediation of an operarius with follow-ups joins the leader's work list.
+    pub(super) fn opened(&self, kv: &mut KvTxn<'_>, rec: &RemediationRecord) {
+        if self.0.contains(&rec.operarius) {
+            kv.put(&keys::with_seq(keys::FOLLOWUP_OPEN, rec.seq), Vec::new());
+        }
+    }
 }
 
 pub(super) fn record(

@@ -48,6 +48,7 @@ pub(super) fn ingest_alerts(
     let catalog: Vec<OperariusDef> = kv.get_as(keys::CATALOG)?.unwrap_or_default();
     let broken: Vec<BrokenOperarius> = kv.get_as(keys::CATALOG_BROKEN)?.unwrap_or_default();
     let guards = StoredGuards::load(kv)?;
+    let followups = super::followup::Operarios::load(kv)?;
     let now = clock(kv, ingest.received_at_ms)?;
     let mut summary = Vec::with_capacity(ingest.alerts.len());
     for ev in &ingest.alerts {
@@ -98,7 +99,7 @@ pub(super) fn ingest_alerts(
                 &rec.seq,
             )?;
             save_remediation(kv, &rec)?;
-            super::followup::opened(kv, &rec)?;
+            followups.opened(kv, &rec);
             hourly::remediation_ended(kv, &rec)?;
         }
         let record = AlertRecord {
