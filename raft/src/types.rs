@@ -4,10 +4,8 @@
 //! encoded by [`crate::RaftNode::write`] and decoded in apply, so this crate stays generic without
 //! a generic `RaftTypeConfig`.
 
-use std::fmt;
-use std::io::Cursor;
-
 use serde::{Deserialize, Serialize};
+use std::fmt;
 
 /// A Raft node id: a random non-zero `u64` chosen on first boot.
 pub type NodeId = u64;
@@ -50,5 +48,5 @@ openraft::declare_raft_types!(
         R = Payload,
         NodeId = NodeId,
         Node = NodeInfo,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = tokio::fs::File,
 );

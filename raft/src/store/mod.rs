@@ -1,11 +1,15 @@
 //! sled-backed Raft storage: one sled database per node, with trees
 //! `raft_meta` (node id, vote, committed, last purged), `raft_log` (big-endian index → entry),
-//! `sm` (application keys and the applied marker, written atomically) and `snapshot`.
+//! `sm` (application keys and the applied marker, written atomically) and `snapshot` (a pointer
+//! to the current snapshot file in `raft-snapshots/`).
 
 mod log;
 mod sm;
+mod snapshot;
+#[cfg(test)]
+mod tests;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use log::LogStore;
@@ -21,6 +25,8 @@ pub(crate) const TREE_META: &str = "raft_meta";
 pub(crate) const TREE_LOG: &str = "raft_log";
 pub(crate) const TREE_SM: &str = "sm";
 pub(crate) const TREE_SNAPSHOT: &str = "snapshot";
+/// The folder of snapshot files inside a node's data directory (not sled's own `snap.*` files).
+const SNAPSHOT_DIR: &str = "raft-snapshots";
 
 const KEY_NODE_ID: &[u8] = b"node_id";
 /// sled's page cache unless configured. The alert history lives on disk; this bounds what stays
@@ -31,6 +37,7 @@ pub(crate) const DEFAULT_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    dir: PathBuf,
     durability: Durability,
 }
 
@@ -54,6 +61,15 @@ impl Durability {
             tokio::task::spawn_blocking(move || file.sync_data())
                 .await
                 .map_err(std::io::Error::other)??;
+        }
+        Ok(())
+    }
+
+    /// The same, blocking the calling thread (opening a store).
+    pub(crate) fn flush_blocking(&self) -> std::io::Result<()> {
+        self.db.flush().map_err(std::io::Error::other)?;
+        if let Some(file) = &self.file {
+            file.sync_data()?;
         }
         Ok(())
     }
@@ -83,7 +99,11 @@ impl Store {
             db: db.clone(),
             file,
         };
-        Ok(Self { db, durability })
+        Ok(Self {
+            db,
+            dir: dir.to_path_buf(),
+            durability,
+        })
     }
 
     /// This node's Raft id: read from the database, or chosen at random (non-zero) and stored
@@ -114,7 +134,12 @@ impl Store {
     }
 
     pub fn state_machine<A: StateMachine>(&self, app: Arc<A>) -> Result<SmStore<A>> {
-        SmStore::new(&self.db, self.durability.clone(), app)
+        SmStore::new(
+            &self.db,
+            self.durability.clone(),
+            self.dir.join(SNAPSHOT_DIR),
+            app,
+        )
     }
 
     /// This node's identity (node id and cluster uuid) for the cluster named `cluster_name`.
