@@ -153,19 +153,7 @@ fn same_file(file: &std::fs::File, path: &Path) -> bool {
 /// Read a received snapshot through: well-formed, and only application keys (a snapshot never
 /// carries the store's own markers).
 fn check_app_pairs(file: std::fs::File) -> StorageResult<u64> {
-    let err = |e: std::io::Error| snap_err(ErrorVerb::Read, e);
-    let mut reader = PairReader::new(file).map_err(err)?;
-    let count = reader.remaining();
-    for pair in &mut reader {
-        let (k, _) = pair.map_err(err)?;
-        if k.first() != Some(&APP) {
-            return Err(err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "snapshot holds a key outside the application space",
-            )));
-        }
-    }
-    Ok(count)
+    files::check(file, |k| k.first() == Some(&APP)).map_err(|e| snap_err(ErrorVerb::Read, e))
 }
 
 /// openraft's state machine over sled, applying commands through the application's
@@ -317,10 +305,10 @@ impl<A: StateMachine> SmStore<A> {
             .dir
             .create_building(seq)
             .map_err(|e| snap_err(ErrorVerb::Write, e))?;
-        let pairs = self.sm.scan_prefix([APP]).map(|item| {
-            item.map(|(k, v)| (k.to_vec(), v.to_vec()))
-                .map_err(std::io::Error::other)
-        });
+        let pairs = self
+            .sm
+            .scan_prefix([APP])
+            .map(|item| item.map_err(std::io::Error::other));
         files::write_pairs(file, pairs).map_err(|e| snap_err(ErrorVerb::Write, e))?;
         Ok(Built {
             path,

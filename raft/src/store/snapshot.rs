@@ -52,19 +52,21 @@ fn invalid(what: impl Into<String>) -> io::Error {
 }
 
 /// Write `pairs` as a snapshot file from the start of `file`; returns how many were written.
-pub(crate) fn write_pairs(
+/// Keys and values are borrowed as they come (sled's own buffers): nothing is copied per pair.
+pub(crate) fn write_pairs<K: AsRef<[u8]>, V: AsRef<[u8]>>(
     file: File,
-    pairs: impl Iterator<Item = io::Result<Pair>>,
+    pairs: impl Iterator<Item = io::Result<(K, V)>>,
 ) -> io::Result<(File, u64)> {
     let mut w = BufWriter::with_capacity(WRITE_BUFFER, file);
     w.write_all(&[0; COUNT_LEN as usize])?;
     let mut count = 0u64;
     for pair in pairs {
         let (k, v) = pair?;
+        let (k, v) = (k.as_ref(), v.as_ref());
         write_varint(&mut w, k.len() as u64)?;
-        w.write_all(&k)?;
+        w.write_all(k)?;
         write_varint(&mut w, v.len() as u64)?;
-        w.write_all(&v)?;
+        w.write_all(v)?;
         count += 1;
     }
     let mut file = w.into_inner().map_err(|e| e.into_error())?;
@@ -174,13 +176,18 @@ impl Iterator for PairReader {
     }
 }
 
-/// Read a whole snapshot file through, checking its form; returns its number of pairs.
-#[cfg(test)]
-pub(crate) fn check(file: File) -> io::Result<u64> {
+/// Read a whole snapshot file through, checking its form and that `key_ok` holds for every key;
+/// returns its number of pairs.
+pub(crate) fn check(file: File, key_ok: impl Fn(&[u8]) -> bool) -> io::Result<u64> {
     let mut reader = PairReader::new(file)?;
     let count = reader.remaining();
     for pair in &mut reader {
-        pair?;
+        let (k, _) = pair?;
+        if !key_ok(&k) {
+            return Err(invalid(
+                "snapshot holds a key outside the application space",
+            ));
+        }
     }
     Ok(count)
 }
@@ -336,7 +343,7 @@ mod tests {
         let full = fs::read(&path).expect("read");
         for cut in [0, 5, 9, 10, 400, full.len() - 1] {
             fs::write(&path, &full[..cut]).expect("write");
-            let err = check(File::open(&path).expect("open")).expect_err("truncated");
+            let err = check(File::open(&path).expect("open"), |_| true).expect_err("truncated");
             assert!(matches!(
                 err.kind(),
                 io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
@@ -345,7 +352,7 @@ mod tests {
         let mut padded = full.clone();
         padded.push(0);
         fs::write(&path, &padded).expect("write");
-        let err = check(File::open(&path).expect("open")).expect_err("padded");
+        let err = check(File::open(&path).expect("open"), |_| true).expect_err("padded");
         assert!(err.to_string().contains("after the last pair"), "{err}");
         // A pair count of 2⁶⁴−1 and a value length of 2⁶⁰: refused by the bytes left.
         let mut lying = vec![U64_MARK];
@@ -353,7 +360,7 @@ mod tests {
         lying.push(U64_MARK);
         lying.extend_from_slice(&(1u64 << 60).to_le_bytes());
         fs::write(&path, &lying).expect("write");
-        let err = check(File::open(&path).expect("open")).expect_err("lying length");
+        let err = check(File::open(&path).expect("open"), |_| true).expect_err("lying length");
         assert!(err.to_string().contains("bytes with"), "{err}");
     }
 
