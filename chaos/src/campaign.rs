@@ -12,35 +12,34 @@ use sha2::{Digest, Sha256};
 
 use crate::args::Args;
 use crate::checker::{self, Checkpoint, Evidence, LogFinding, RemObs, Verdict};
-use crate::cluster::{free_port, Cluster, NodeSpec, ELECTION_MAX};
+use crate::cluster::{free_port, Cluster, NodeSpec};
 use crate::double::{self, CreateAttempt, Proxy};
 use crate::faults::{schedule, FaultKind};
+use crate::inject;
 use crate::load::{tag, Acked, Load, LoadStats};
 use crate::netns::Topology;
 use crate::observe::{self, Observation};
-use crate::report::{FaultRecord, Report};
+use crate::report::Report;
 use crate::rng::SeededRng;
 
-/// How long a fault keeps a node down or paused.
-const DOWNTIME: Duration = Duration::from_secs(3);
-
 /// Spare nodes for the scale-out (3 → 5, 5 → 7).
-const SPARES: usize = 2;
+pub(crate) const SPARES: usize = 2;
 /// The admin token of the campaign's nodes.
-const ADMIN_TOKEN: &str = "chaos-admin-token";
+pub(crate) const ADMIN_TOKEN: &str = "chaos-admin-token";
 
-struct Env {
-    http: reqwest::Client,
-    cluster: Cluster,
-    double: openfero_kube_double::KubeDouble,
-    creates: Arc<Mutex<Vec<CreateAttempt>>>,
-    completions: Arc<Mutex<Vec<double::Completion>>>,
-    observations: Arc<Mutex<Vec<Observation>>>,
-    net: Option<Arc<Topology>>,
-    _proxies: Vec<Proxy>,
+/// What a fault works on: the cluster, the double and the evidence being gathered.
+pub(crate) struct Env {
+    pub http: reqwest::Client,
+    pub cluster: Cluster,
+    pub double: openfero_kube_double::KubeDouble,
+    pub creates: Arc<Mutex<Vec<CreateAttempt>>>,
+    pub completions: Arc<Mutex<Vec<double::Completion>>>,
+    pub observations: Arc<Mutex<Vec<Observation>>>,
+    pub net: Option<Arc<Topology>>,
+    pub _proxies: Vec<Proxy>,
 }
 
-fn say(msg: impl AsRef<str>) {
+pub(crate) fn say(msg: impl AsRef<str>) {
     println!(
         "[{}] {}",
         chrono::Utc::now().format("%H:%M:%S%.3f"),
@@ -255,24 +254,10 @@ pub async fn run(
         };
         tokio::time::sleep(Duration::from_millis(500)).await;
         let t0 = Instant::now();
-        let record = inject(&mut env, *kind, target_draw).await;
-        let record = match record {
-            Ok(mut r) => {
-                r.cycle = cycle;
-                r.duration_ms = t0.elapsed().as_millis() as u64;
-                r
-            }
-            Err(e) => FaultRecord {
-                cycle,
-                kind: *kind,
-                target: String::new(),
-                duration_ms: t0.elapsed().as_millis() as u64,
-                note: format!("could not inject: {e:#}"),
-                injected: false,
-                stable_leader_ms: None,
-                converged_ms: None,
-            },
-        };
+        let record = inject::inject(&mut env, *kind, target_draw).await;
+        let mut record = record;
+        record.cycle = cycle;
+        record.duration_ms = t0.elapsed().as_millis() as u64;
         say(format!(
             "cycle {cycle}: {} on {} ({} ms) {}",
             record.kind, record.target, record.duration_ms, record.note
@@ -364,289 +349,6 @@ pub async fn run(
         serde_json::to_vec_pretty(&evidence)?,
     )?;
     Ok(report)
-}
-
-/// Node name of the current leader, from any live node's view.
-async fn leader_name(env: &Env) -> Option<String> {
-    let mut ids = BTreeMap::new();
-    let mut leader = None;
-    for n in env.cluster.live() {
-        if let Ok(v) = observe::view(&env.http, &env.cluster.spec(&n).url("/admin/cluster")).await {
-            ids.insert(v.node.clone(), n.clone());
-            if leader.is_none() {
-                leader = v.leader.clone();
-            }
-        }
-    }
-    leader.and_then(|l| ids.get(&l).cloned())
-}
-
-async fn inject(env: &mut Env, kind: FaultKind, draw: u64) -> anyhow::Result<FaultRecord> {
-    let mut rng = SeededRng::new(draw);
-    let leader = leader_name(env).await;
-    let names = env.cluster.names();
-    let followers: Vec<String> = names
-        .iter()
-        .filter(|n| Some(*n) != leader.as_ref())
-        .cloned()
-        .collect();
-    let pick_leader = || leader.clone().context("no leader to fault");
-    let mut note = String::new();
-    let target = match kind {
-        FaultKind::KillLeader => {
-            let t = pick_leader()?;
-            let t0 = Instant::now();
-            env.cluster.kill(&t);
-            note = failover_note(env, &t, t0).await;
-            tokio::time::sleep(DOWNTIME.saturating_sub(t0.elapsed())).await;
-            env.cluster.start(&t)?;
-            t
-        }
-        FaultKind::KillFollower => {
-            let t = rng.pick(&followers).clone();
-            env.cluster.kill(&t);
-            tokio::time::sleep(DOWNTIME).await;
-            env.cluster.start(&t)?;
-            t
-        }
-        FaultKind::PauseLeader | FaultKind::PauseFollower => {
-            let t = if kind == FaultKind::PauseLeader {
-                pick_leader()?
-            } else {
-                rng.pick(&followers).clone()
-            };
-            let t0 = Instant::now();
-            env.cluster.pause(&t)?;
-            if kind == FaultKind::PauseLeader {
-                note = failover_note(env, &t, t0).await;
-            }
-            tokio::time::sleep((ELECTION_MAX * 3).saturating_sub(t0.elapsed())).await;
-            env.cluster.resume(&t)?;
-            t
-        }
-        FaultKind::WipeRestart => {
-            let t = rng.pick(&names).clone();
-            if Some(&t) == leader.as_ref() {
-                note = "(the leader)".into();
-            }
-            env.cluster.kill(&t);
-            env.cluster.wipe(&t)?;
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            env.cluster.start(&t)?;
-            t
-        }
-        FaultKind::RollingRestart => {
-            for n in &names {
-                env.cluster.terminate(n);
-                env.cluster.start(n)?;
-                // Back as a voter with a leader before the next one goes.
-                let url = env.cluster.spec(n).url("/admin/cluster");
-                let deadline = Instant::now() + Duration::from_secs(30);
-                loop {
-                    if let Ok(v) = observe::view(&env.http, &url).await {
-                        if v.leader.is_some() && v.voters.contains(&v.node) {
-                            break;
-                        }
-                    }
-                    if Instant::now() > deadline {
-                        note.push_str(&format!("{n} not back within 30 s; "));
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            }
-            "all".to_string()
-        }
-        FaultKind::ScaleOutIn => {
-            note = scale_out_in(env).await?;
-            "+2 -2".to_string()
-        }
-        FaultKind::IsolateLeader | FaultKind::IsolateFollower | FaultKind::Split => {
-            let t = if kind == FaultKind::IsolateFollower {
-                rng.pick(&followers).clone()
-            } else {
-                pick_leader()?
-            };
-            // The minority: the target alone, or (split) with followers up to (n - 1) / 2.
-            let mut minority = vec![t.clone()];
-            if kind == FaultKind::Split {
-                let mut rest = followers.clone();
-                while minority.len() < (names.len() - 1) / 2 && !rest.is_empty() {
-                    let i = rng.below(rest.len() as u64) as usize;
-                    minority.push(rest.remove(i));
-                }
-            }
-            let majority: Vec<String> = names
-                .iter()
-                .filter(|n| !minority.contains(n))
-                .cloned()
-                .collect();
-            let t0 = Instant::now();
-            let cut = partition(env, &minority, &majority).await;
-            if cut.is_ok() && Some(&t) == leader.as_ref() {
-                note = failover_note(env, &t, t0).await;
-            }
-            tokio::time::sleep((ELECTION_MAX * 3).saturating_sub(t0.elapsed())).await;
-            let healed = heal_all(env).await;
-            cut?;
-            healed?;
-            minority.join("+")
-        }
-        FaultKind::PacketLoss => {
-            let net = env.net.clone().context("network faults need --netns")?;
-            let mut res = Ok(());
-            for n in &names {
-                let peers: Vec<String> = names.iter().filter(|p| *p != n).cloned().collect();
-                res = res.and(net.lossy(n, &peers, LOSS_PERCENT).await);
-            }
-            tokio::time::sleep(ELECTION_MAX * 6).await;
-            let healed = heal_all(env).await;
-            res?;
-            healed?;
-            note = format!("{LOSS_PERCENT} % of peer packets dropped for 6 s");
-            "all".to_string()
-        }
-    };
-    Ok(FaultRecord {
-        cycle: 0,
-        kind,
-        target,
-        duration_ms: 0,
-        note,
-        injected: true,
-        stable_leader_ms: None,
-        converged_ms: None,
-    })
-}
-
-/// Share of peer packets dropped by the packet-loss fault.
-const LOSS_PERCENT: u8 = 20;
-
-/// Cut `a` from `b` in both directions (rules in every node's namespace of both sides).
-async fn partition(env: &Env, a: &[String], b: &[String]) -> anyhow::Result<()> {
-    let net = env.net.clone().context("network faults need --netns")?;
-    for n in a {
-        net.cut(n, b).await?;
-    }
-    for n in b {
-        net.cut(n, a).await?;
-    }
-    Ok(())
-}
-
-/// Remove every rule from every node's namespace.
-async fn heal_all(env: &Env) -> anyhow::Result<()> {
-    let Some(net) = env.net.clone() else {
-        return Ok(());
-    };
-    let mut res = Ok(());
-    for n in env.cluster.specs.keys() {
-        res = res.and(net.heal(n).await);
-    }
-    res
-}
-
-async fn wait_voters(env: &Env, want: usize, within: Duration) -> Option<Duration> {
-    let t0 = Instant::now();
-    while t0.elapsed() < within {
-        for n in env.cluster.live() {
-            if let Ok(v) =
-                observe::view(&env.http, &env.cluster.spec(&n).url("/admin/cluster")).await
-            {
-                if v.leader.is_some() && v.voters.len() == want {
-                    return Some(t0.elapsed());
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    None
-}
-
-/// Scale out by the two spares, wait until they are voters, then scale in as docs/deploy.md
-/// says: remove them through the admin API while they run, stop them, delete their data.
-async fn scale_out_in(env: &mut Env) -> anyhow::Result<String> {
-    let base = env.cluster.members.clone();
-    let spares = env.cluster.spares();
-    if spares.len() < SPARES {
-        bail!("no spare nodes");
-    }
-    for s in &spares {
-        env.cluster.wipe(s)?;
-        env.cluster.start(s)?;
-        env.cluster.members.push(s.clone());
-    }
-    let grown = env.cluster.members.len();
-    let out = wait_voters(env, grown, Duration::from_secs(60)).await;
-    let mut note = match out {
-        Some(d) => format!("{} voters after {} ms; ", grown, d.as_millis()),
-        None => format!("{grown} voters not reached within 60 s; "),
-    };
-    // Highest ordinal first, as a StatefulSet scales in.
-    for s in spares.iter().rev() {
-        let id = observe::view(&env.http, &env.cluster.spec(s).url("/admin/cluster"))
-            .await
-            .map(|v| v.node);
-        let removed = match id {
-            Ok(id) => remove_node(env, &base, &id).await,
-            Err(e) => Err(anyhow::anyhow!(e)),
-        };
-        if let Err(e) = removed {
-            note.push_str(&format!("remove {s}: {e:#}; "));
-        }
-        env.cluster.terminate(s);
-        env.cluster.wipe(s)?;
-        env.cluster.members.retain(|m| m != s);
-    }
-    match wait_voters(env, base.len(), Duration::from_secs(60)).await {
-        Some(d) => note.push_str(&format!("{} voters after {} ms", base.len(), d.as_millis())),
-        None => note.push_str(&format!("{} voters not reached within 60 s", base.len())),
-    }
-    Ok(note)
-}
-
-/// `POST /admin/cluster/nodes/{id}/remove` to the base members until one accepts (30 s).
-async fn remove_node(env: &Env, via: &[String], id: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        for n in via {
-            let url = env
-                .cluster
-                .spec(n)
-                .url(&format!("/admin/cluster/nodes/{id}/remove"));
-            match env.http.post(&url).bearer_auth(ADMIN_TOKEN).send().await {
-                Ok(r) if r.status().is_success() => return Ok(()),
-                Ok(r) => last = format!("{} {}", r.status(), r.text().await.unwrap_or_default()),
-                Err(e) => last = e.to_string(),
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    bail!("not removed within 30 s: {last}")
-}
-
-/// How long until a live node other than `old` reports itself leader (at most the downtime).
-async fn failover_note(env: &Env, old: &str, t0: Instant) -> String {
-    let others: Vec<String> = env
-        .cluster
-        .live()
-        .into_iter()
-        .filter(|n| n != old)
-        .collect();
-    while t0.elapsed() < DOWNTIME {
-        for n in &others {
-            if let Ok(v) =
-                observe::view(&env.http, &env.cluster.spec(n).url("/admin/cluster")).await
-            {
-                if v.leader.as_deref() == Some(v.node.as_str()) {
-                    return format!("new leader {n} after {} ms", t0.elapsed().as_millis());
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    format!("no new leader within {} ms", DOWNTIME.as_millis())
 }
 
 /// A node's state for convergence: its view, applied index and digest of its listings.

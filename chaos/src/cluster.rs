@@ -144,6 +144,15 @@ pub fn free_port(ip: &str) -> anyhow::Result<u16> {
     bail!("no free port on {ip}")
 }
 
+/// How one node is started differently from the others, for a fault: extra environment (a
+/// `chaos-faults` hook), a command it runs under (`faketime`), another binary (an upgrade).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub env: Vec<(String, String)>,
+    pub wrapper: Vec<String>,
+    pub bin: Option<PathBuf>,
+}
+
 /// A running node.
 pub struct Running {
     pub guard: ProcessGuard,
@@ -169,6 +178,8 @@ pub struct Cluster {
     pub certs: Option<PathBuf>,
     /// Every log file written, for the panic scan.
     pub all_logs: Vec<(String, PathBuf)>,
+    /// Per node, how its next starts differ (empty: like every other).
+    pub overrides: BTreeMap<String, Overrides>,
     starts: usize,
 }
 
@@ -198,6 +209,7 @@ impl Cluster {
             secure_flags: Vec::new(),
             certs: None,
             all_logs: Vec::new(),
+            overrides: BTreeMap::new(),
             starts: 0,
         }
     }
@@ -225,15 +237,19 @@ impl Cluster {
             bail!("{name} is already running");
         }
         let spec = self.specs[name].clone();
-        let mut cmd = match &spec.netns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                // `ip netns exec` execs the binary: the PID is openfero's own.
-                c.args(["netns", "exec", ns]).arg(&self.bin);
-                c
-            }
-            None => Command::new(&self.bin),
-        };
+        let over = self.overrides.get(name).cloned().unwrap_or_default();
+        let bin = over.bin.clone().unwrap_or_else(|| self.bin.clone());
+        // `ip netns exec` and a wrapper such as `faketime` exec what follows: the PID is
+        // openfero's own.
+        let mut argv: Vec<std::ffi::OsString> = Vec::new();
+        if let Some(ns) = &spec.netns {
+            argv.extend(["ip", "netns", "exec", ns.as_str()].map(Into::into));
+        }
+        argv.extend(over.wrapper.iter().map(Into::into));
+        argv.push(bin.into_os_string());
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..]);
+        cmd.envs(over.env.iter().map(|(k, v)| (k, v)));
         cmd.arg("serve")
             .args(["--node-name", &spec.name])
             .args(["--listen", &spec.api()])

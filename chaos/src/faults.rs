@@ -33,6 +33,19 @@ pub enum FaultKind {
     Split,
     /// nftables `numgen`: every node drops 20 % of its peers' packets for six seconds.
     PacketLoss,
+    /// A userspace TCP proxy between every pair of nodes delays, jitters, throttles and stalls
+    /// their connections for a while.
+    SlowLinks,
+    /// nftables: one node stops hearing another, which still hears it (A hears B, B not A).
+    OneWay,
+    /// A node's data dir (its own small tmpfs) fills up under load, then is freed.
+    DiskFull,
+    /// A node's log store sync fails with EIO for a while (`chaos-faults` hook).
+    SyncFail,
+    /// A node restarted with its wall clock minutes off, then made the leader.
+    ClockSkew,
+    /// Every node rolled to the previous release and back, one at a time, under load.
+    RollingUpgrade,
 }
 
 impl FaultKind {
@@ -45,16 +58,28 @@ impl FaultKind {
         FaultKind::RollingRestart,
         FaultKind::ScaleOutIn,
     ];
-    pub const NETWORK: [FaultKind; 4] = [
+    pub const NETWORK: [FaultKind; 6] = [
         FaultKind::IsolateLeader,
         FaultKind::IsolateFollower,
         FaultKind::Split,
         FaultKind::PacketLoss,
+        FaultKind::SlowLinks,
+        FaultKind::OneWay,
+    ];
+    /// Faults of disks, clocks and versions: always in the schedule; where one cannot be
+    /// injected here (no root, no `faketime`, a build without the hooks) it is skipped with the
+    /// reason, and counted as skipped.
+    pub const ENVIRONMENT: [FaultKind; 4] = [
+        FaultKind::DiskFull,
+        FaultKind::SyncFail,
+        FaultKind::ClockSkew,
+        FaultKind::RollingUpgrade,
     ];
 
-    /// Kinds a run can inject: network faults only with network namespaces.
+    /// Kinds a run schedules: network faults only with network namespaces.
     pub fn available(network: bool) -> Vec<FaultKind> {
         let mut v = Self::PROCESS.to_vec();
+        v.extend(Self::ENVIRONMENT);
         if network {
             v.extend(Self::NETWORK);
         }
@@ -92,6 +117,10 @@ pub fn schedule(seed: u64, cycles: usize, network: bool) -> Vec<FaultKind> {
         FaultKind::WipeRestart,
         FaultKind::RollingRestart,
         FaultKind::ScaleOutIn,
+        FaultKind::DiskFull,
+        FaultKind::SyncFail,
+        FaultKind::ClockSkew,
+        FaultKind::RollingUpgrade,
     ];
     if network {
         weighted.extend([
@@ -101,6 +130,8 @@ pub fn schedule(seed: u64, cycles: usize, network: bool) -> Vec<FaultKind> {
             FaultKind::Split,
             FaultKind::Split,
             FaultKind::PacketLoss,
+            FaultKind::SlowLinks,
+            FaultKind::OneWay,
         ]);
     }
     (0..cycles)
@@ -121,7 +152,8 @@ mod tests {
     #[test]
     fn the_schedule_replays_and_covers_every_kind_early() {
         for network in [false, true] {
-            let kinds = FaultKind::available(network);
+            let mut kinds = FaultKind::available(network);
+            kinds.sort();
             let a = schedule(7, 30, network);
             assert_eq!(a, schedule(7, 30, network));
             let mut head = a[..kinds.len()].to_vec();

@@ -7,6 +7,7 @@ mod checker;
 mod cluster;
 mod double;
 mod faults;
+mod inject;
 mod load;
 mod netns;
 mod observe;

@@ -22,6 +22,10 @@ pub struct FaultRecord {
     /// False when the fault could not be injected (the note says why): the run fails, since a
     /// campaign whose faults did not happen proves nothing about them.
     pub injected: bool,
+    /// Not injected because this run cannot (the note says why): counted as skipped, and it
+    /// does not fail the run.
+    #[serde(default)]
+    pub skipped: bool,
     /// After the heal: time to one stable leader and to full convergence (from the checkpoint).
     pub stable_leader_ms: Option<u64>,
     pub converged_ms: Option<u64>,
@@ -70,6 +74,9 @@ pub struct Report {
     pub verdicts: Vec<Verdict>,
     /// Faults that could not be injected.
     pub faults_not_injected: usize,
+    /// Faults this run could not inject for a stated reason (root, kernel, build): neither
+    /// passed nor failed.
+    pub faults_skipped: usize,
     /// Whether the run fails: a broken safety invariant (or goal, with --strict-goals), or a
     /// fault that could not be injected.
     pub failed: bool,
@@ -110,7 +117,9 @@ impl Report {
         }
         let mut faults_by_kind = BTreeMap::new();
         for f in &faults {
-            *faults_by_kind.entry(f.kind.to_string()).or_insert(0) += 1;
+            if f.injected {
+                *faults_by_kind.entry(f.kind.to_string()).or_insert(0) += 1;
+            }
         }
         let broken = |name: &str| {
             verdicts
@@ -120,7 +129,8 @@ impl Report {
                 .unwrap_or(0)
         };
         let heals: Vec<_> = ev.checkpoints.iter().filter(|c| c.cycle > 0).collect();
-        let faults_not_injected = faults.iter().filter(|f| !f.injected).count();
+        let faults_not_injected = faults.iter().filter(|f| !f.injected && !f.skipped).count();
+        let faults_skipped = faults.iter().filter(|f| f.skipped).count();
         let failed = faults_not_injected > 0
             || verdicts
                 .iter()
@@ -151,6 +161,7 @@ impl Report {
             ),
             verdicts,
             faults_not_injected,
+            faults_skipped,
             failed,
         }
     }
@@ -164,9 +175,21 @@ impl Report {
         );
         let _ = writeln!(s, "replay: {}", self.replay);
         let _ = writeln!(s, "note: {}\n", self.network_faults);
-        let _ = writeln!(s, "faults by kind:");
+        let _ = writeln!(s, "faults by kind (injected):");
         for (k, n) in &self.faults_by_kind {
             let _ = writeln!(s, "  {k:<16} {n}");
+        }
+        if self.faults_skipped > 0 {
+            let _ = writeln!(s, "skipped (not injected here, not passed):");
+            for f in self.faults.iter().filter(|f| f.skipped) {
+                let _ = writeln!(
+                    s,
+                    "  cycle {:>3}: {:<16} {}",
+                    f.cycle,
+                    f.kind.to_string(),
+                    f.note
+                );
+            }
         }
         let l = &self.load;
         let _ = writeln!(
@@ -205,7 +228,7 @@ impl Report {
             let ms = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
             let _ = writeln!(
                 s,
-                "  cycle {:>3}: {:<16} {:<5} {:>6} ms  leader {:>5} ms  converged {:>5} ms  {}",
+                "  cycle {:>3}: {:<16} {:<7} {:>6} ms  leader {:>5} ms  converged {:>5} ms  {}",
                 f.cycle,
                 f.kind.to_string(),
                 f.target,
