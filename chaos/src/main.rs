@@ -8,6 +8,7 @@ mod cluster;
 mod double;
 mod faults;
 mod inject;
+mod linkproxy;
 mod load;
 mod netns;
 mod observe;
