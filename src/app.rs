@@ -408,12 +408,35 @@ impl Running {
     }
 }
 
-/// Run until `signal` resolves, then shut down in order.
+/// How long the stop after a Raft failure may take before the process exits anyway.
+const STOP_AFTER_RAFT_FAILURE: Duration = Duration::from_secs(5);
+
+/// Raft stopped on its own — its store failed (a full disk, a failed flush) — so this process
+/// acknowledges nothing any more and must exit for its supervisor to restart it (`main` maps
+/// this to exit code 75). Already logged by [`run`].
+#[derive(Debug, thiserror::Error)]
+#[error("raft stopped: {0}")]
+pub struct RaftStopped(pub String);
+
+/// Run until `signal` resolves, then shut down in order; or until Raft stops on its own
+/// ([`RaftStopped`]): `/readyz` answers 503 with the reason from that moment, the node stops
+/// (bounded) and the error comes back for `main` to exit.
 pub async fn run(args: ServeArgs, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
     let running = start(args).await?;
-    signal.await;
-    info!("shutdown requested");
-    running.stop().await
+    let raft = running.replica.raft().clone();
+    tokio::select! {
+        () = signal => {
+            info!("shutdown requested");
+            running.stop().await
+        }
+        why = raft.failed() => {
+            tracing::error!("raft stopped: {why}; exiting so that its supervisor restarts this node");
+            if tokio::time::timeout(STOP_AFTER_RAFT_FAILURE, running.stop()).await.is_err() {
+                warn!("the stop after the raft failure took over {STOP_AFTER_RAFT_FAILURE:?}; exiting now");
+            }
+            Err(RaftStopped(why).into())
+        }
+    }
 }
 
 async fn catalog_task(

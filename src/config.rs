@@ -14,11 +14,18 @@ mod openfero_compat;
 pub use auth::{AuthArgs, AuthCommand, MetricsAuth};
 pub use openfero_compat::{go_style_flags, OpenFeroFlags};
 
+/// `--version`: a build with the chaos suite's fault hooks says so (chaos/README.md), and the
+/// chaos harness reads it to know whether it can inject `sync-fail`.
+#[cfg(feature = "chaos-faults")]
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (chaos-faults)");
+#[cfg(not(feature = "chaos-faults"))]
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// openfero: Alertmanager webhooks in, exactly-once remediations out.
 #[derive(Debug, Parser)]
 #[command(
     name = "openfero",
-    version,
+    version = VERSION,
     about,
     args_conflicts_with_subcommands = true
 )]

@@ -5,6 +5,9 @@ use openfero::config::{Cli, CliCommand};
 
 /// `EX_USAGE`: the configuration cannot be used.
 const EXIT_CONFIG: u8 = 64;
+/// `EX_TEMPFAIL`: Raft stopped on a storage error (a full disk, a failed flush); a restart once
+/// the disk is back recovers the node.
+const EXIT_RAFT_STOPPED: u8 = 75;
 
 fn main() -> ExitCode {
     let cli = Cli::parse_from(openfero::config::go_style_flags(std::env::args_os()));
@@ -84,6 +87,8 @@ fn main() -> ExitCode {
             };
             match runtime.block_on(openfero::app::run(*args, shutdown_signal())) {
                 Ok(()) => ExitCode::SUCCESS,
+                // Logged once already, with its reason.
+                Err(e) if e.is::<openfero::app::RaftStopped>() => ExitCode::from(EXIT_RAFT_STOPPED),
                 Err(e) => {
                     tracing::error!(error = format!("{e:#}"), "openfero stopped on an error");
                     ExitCode::FAILURE

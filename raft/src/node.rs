@@ -75,13 +75,18 @@ impl<A: StateMachine> RaftNode<A> {
     /// With `config.peer_tls` (feature `peer-tls`), its files are loaded first and every call
     /// to a peer goes over mutual TLS.
     pub async fn start(dir: &Path, config: RaftConfig, app: A) -> Result<Self> {
+        let store = Store::open_with_cache(dir, config.cache_capacity)?;
+        Self::start_on(store, config, app).await
+    }
+
+    /// [`RaftNode::start`] on a store opened already.
+    pub(crate) async fn start_on(store: Store, config: RaftConfig, app: A) -> Result<Self> {
         let raft_config = Arc::new(config.validate()?);
         #[cfg(feature = "peer-tls")]
         let peer_tls = match &config.peer_tls {
             Some(c) => Some(crate::tls::PeerTls::load(c.clone())?),
             None => None,
         };
-        let store = Store::open_with_cache(dir, config.cache_capacity)?;
         let identity = store.identity(&config.cluster_name)?;
         let id = identity.node_id();
         let log = store.log_store()?;
@@ -303,6 +308,36 @@ impl<A: StateMachine> RaftNode<A> {
         self.inner.raft.metrics()
     }
 
+    /// Why Raft has stopped on its own — a storage error (the disk is full, a flush failed) or
+    /// a panic in its core — once it has; `None` while it runs and after an ordered
+    /// [`RaftNode::shutdown`]. A node whose Raft stopped never acknowledges a write again.
+    pub fn failure(&self) -> Option<String> {
+        failure_of(&self.inner.raft.metrics().borrow())
+    }
+
+    /// Resolves once Raft has stopped on its own, with [`RaftNode::failure`]'s reason; never
+    /// after an ordered shutdown.
+    pub async fn failed(&self) -> String {
+        let mut metrics = self.inner.raft.metrics();
+        loop {
+            if let Some(why) = failure_of(&metrics.borrow_and_update()) {
+                return why;
+            }
+            if metrics.changed().await.is_err() {
+                let stopped = metrics.borrow().running_state.is_err();
+                if let Some(why) = failure_of(&metrics.borrow()) {
+                    return why;
+                }
+                if stopped {
+                    // Stopped on request: nothing failed.
+                    return std::future::pending().await;
+                }
+                // The core's task is gone without saying why (a panic).
+                return "the raft core task ended".to_string();
+            }
+        }
+    }
+
     /// Summary of the current Raft state.
     pub fn status(&self) -> NodeStatus {
         let m = self.inner.raft.metrics().borrow().clone();
@@ -332,5 +367,14 @@ impl<A: StateMachine> RaftNode<A> {
             .await
             .map_err(|e| Error::Raft(e.to_string()))?;
         self.inner.store.flush().await
+    }
+}
+
+/// The reason Raft stopped, unless it runs or was stopped on request.
+fn failure_of(m: &RaftMetrics<NodeId, NodeInfo>) -> Option<String> {
+    match &m.running_state {
+        Ok(()) | Err(openraft::error::Fatal::Stopped) => None,
+        Err(openraft::error::Fatal::StorageError(e)) => Some(format!("storage failed: {e}")),
+        Err(e) => Some(e.to_string()),
     }
 }

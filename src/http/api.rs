@@ -352,14 +352,16 @@ pub struct ReadyParams {
     params(ReadyParams),
     responses(
         (status = 200, description = "Ready", body = ReadyView),
-        (status = 503, description = "Not ready (no leader, not joined, or the store fails)", body = ReadyView),
+        (status = 503, description = "Not ready (no leader, not joined, the store fails, or Raft has stopped on a storage error: `raft_stopped` says why)", body = ReadyView),
     )
 )]
 pub async fn readyz(State(state): State<AppState>, Query(params): Query<ReadyParams>) -> Response {
     let store_ok = state.replica.history().live_alerts().is_ok();
     let s = state.replica.status();
+    let raft_stopped = state.replica.raft().failure();
     let gossip_joined = state.cluster.gossip_joined().await;
     let ready = store_ok
+        && raft_stopped.is_none()
         && if params.leader.unwrap_or(true) {
             s.leader.is_some()
         } else {
@@ -378,6 +380,7 @@ pub async fn readyz(State(state): State<AppState>, Query(params): Query<ReadyPar
             gossip: gossip_joined,
             leader: s.leader.map(node_hex),
             node: node_hex(s.id),
+            raft_stopped,
         }),
     )
         .into_response()

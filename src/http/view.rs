@@ -313,6 +313,10 @@ pub struct ReadyView {
     pub gossip: bool,
     pub leader: Option<String>,
     pub node: String,
+    /// Why this node's Raft has stopped (its store failed: a full disk, a failed flush), once
+    /// it has: the node acknowledges nothing from then on and exits for a restart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raft_stopped: Option<String>,
 }
 
 /// A problem found in one of this node's operarius files.

@@ -6,6 +6,8 @@
 mod log;
 mod sm;
 mod snapshot;
+#[cfg(feature = "chaos-faults")]
+mod sync_fault;
 #[cfg(test)]
 mod tests;
 
@@ -51,11 +53,18 @@ pub struct Store {
 pub(crate) struct Durability {
     db: sled::Db,
     file: Option<std::sync::Arc<std::fs::File>>,
+    #[cfg(feature = "chaos-faults")]
+    fault: sync_fault::SyncFault,
 }
 
 impl Durability {
-    /// Flush sled's buffers, then the device cache.
+    /// Flush sled's buffers, then the device cache. Every durability flush of the store (log,
+    /// vote, state machine, snapshots, identity) goes through here or [`Self::flush_blocking`].
     pub(crate) async fn flush(&self) -> std::io::Result<()> {
+        #[cfg(feature = "chaos-faults")]
+        if let Some(injected) = self.fault.intercept() {
+            return injected;
+        }
         self.db.flush_async().await.map_err(std::io::Error::other)?;
         if let Some(file) = self.file.clone() {
             tokio::task::spawn_blocking(move || file.sync_data())
@@ -67,6 +76,10 @@ impl Durability {
 
     /// The same, blocking the calling thread (opening a store).
     pub(crate) fn flush_blocking(&self) -> std::io::Result<()> {
+        #[cfg(feature = "chaos-faults")]
+        if let Some(injected) = self.fault.intercept() {
+            return injected;
+        }
         self.db.flush().map_err(std::io::Error::other)?;
         if let Some(file) = &self.file {
             file.sync_data()?;
@@ -98,6 +111,8 @@ impl Store {
         let durability = Durability {
             db: db.clone(),
             file,
+            #[cfg(feature = "chaos-faults")]
+            fault: sync_fault::SyncFault::from_env(),
         };
         Ok(Self {
             db,
@@ -121,12 +136,17 @@ impl Store {
             }
         };
         meta.insert(KEY_NODE_ID, crate::codec::encode(&id)?)?;
-        self.db.flush()?;
-        if let Some(f) = &self.durability.file {
-            f.sync_data()
-                .map_err(|e| crate::Error::Raft(format!("sync node id: {e}")))?;
-        }
+        self.durability
+            .flush_blocking()
+            .map_err(|e| crate::Error::Raft(format!("sync node id: {e}")))?;
         Ok(id)
+    }
+
+    /// The store's flushes fail (or have their failure ignored) while `trigger` exists, from
+    /// the next [`Store::log_store`] / [`Store::state_machine`] on.
+    #[cfg(all(test, feature = "chaos-faults"))]
+    pub(crate) fn fail_sync_while(&mut self, trigger: PathBuf, ignore: bool) {
+        self.durability.fault = sync_fault::SyncFault::new(Some(trigger), ignore);
     }
 
     pub fn log_store(&self) -> Result<LogStore> {

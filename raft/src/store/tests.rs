@@ -263,3 +263,61 @@ async fn an_inline_snapshot_of_an_earlier_release_moves_to_a_file() {
     assert!(tree.get(b"data").expect("read").is_none());
     assert_eq!(published(dir.path()), vec!["1-7-0.snap".to_string()]);
 }
+
+/// A node whose store cannot sync never acknowledges: the write fails, Raft stops and says why
+/// (`failure`, `failed`), and an ordered shutdown afterwards still returns.
+#[cfg(feature = "chaos-faults")]
+#[tokio::test]
+async fn a_failed_sync_fails_the_write_and_stops_raft_with_the_reason() {
+    use crate::{RaftConfig, RaftNode};
+    use std::collections::BTreeMap;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trigger = dir.path().join("fail-sync");
+    let data = dir.path().join("data");
+    let mut store = Store::open(&data).expect("open store");
+    store.fail_sync_while(trigger.clone(), false);
+    let node = RaftNode::start_on(store, RaftConfig::default(), App)
+        .await
+        .expect("start");
+    let info = NodeInfo {
+        raft_addr: "127.0.0.1:1".into(),
+        api_addr: "127.0.0.1:1".into(),
+    };
+    node.initialize(BTreeMap::from([(node.id(), info)]))
+        .await
+        .expect("initialize");
+    let put = |key: &str| Put::V1 {
+        key: key.into(),
+        value: vec![1],
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while node.status().leader != Some(node.id()) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a leader");
+    node.write(&put("before"))
+        .await
+        .expect("a write while syncs work");
+    assert!(node.failure().is_none());
+
+    std::fs::write(&trigger, b"").expect("trigger");
+    node.write(&put("during"))
+        .await
+        .expect_err("acknowledged a write it could not sync");
+    let why = tokio::time::timeout(std::time::Duration::from_secs(10), node.failed())
+        .await
+        .expect("raft stops");
+    assert!(
+        why.starts_with("storage failed:") && why.contains("os error 5"),
+        "{why}"
+    );
+    assert_eq!(node.failure(), Some(why));
+    let _ = node.shutdown().await;
+    assert!(
+        node.failure().is_some(),
+        "a failure is not forgotten on shutdown"
+    );
+}
