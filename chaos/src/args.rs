@@ -63,6 +63,17 @@ pub struct Args {
     /// Treat "goal" invariants (superseded-leader creates) as failures too.
     #[arg(long)]
     pub strict_goals: bool,
+    /// Whose syncs `sync-fail` fails: `one` node (the leader or a follower, seeded) or `all`
+    /// members at once (the proof: with every copy restored, nothing can repair a lost write).
+    #[arg(long, value_enum, default_value_t = SyncFailNodes::One)]
+    pub sync_fail_nodes: SyncFailNodes,
+}
+
+/// `--sync-fail-nodes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncFailNodes {
+    One,
+    All,
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::args::Args;
 use crate::checker::{self, Checkpoint, Evidence, LogFinding, RemObs, Verdict};
-use crate::cluster::{free_port, Cluster, NodeSpec};
+use crate::cluster::{free_port, tmpfs, Cluster, NodeSpec};
 use crate::double::{self, CreateAttempt, Proxy};
 use crate::faults::{schedule, FaultKind};
 use crate::inject;
@@ -130,6 +130,13 @@ pub async fn run(
     let lo_net = std::process::id() % 250;
     let mut specs = Vec::new();
     let mut proxies = Vec::new();
+    // As root each data dir is a tmpfs of its own (disk-full fills one). Declared before the
+    // cluster, so they are unmounted after its processes are killed, before `data` goes.
+    let mut mounts: Vec<tmpfs::Mount> = Vec::new();
+    match tmpfs::unavailable() {
+        None => tmpfs::sweep_stale(),
+        Some(why) => say(format!("disk-full skipped: {why}")),
+    }
     for (i, name) in node_names(args.nodes).into_iter().enumerate() {
         let (ip, netns, proxy_ip) = match &net {
             Some(t) => {
@@ -153,13 +160,17 @@ pub async fn run(
             Some(_) => (8080, 8081, 7946),
             None => (free_port(&ip)?, free_port(&ip)?, free_port(&ip)?),
         };
+        let data_dir = data.path().join(format!("data-{name}"));
+        if tmpfs::unavailable().is_none() {
+            mounts.push(tmpfs::Mount::new(&data_dir)?);
+        }
         specs.push(NodeSpec {
             name: name.clone(),
             api_port,
             raft_port,
             gossip_port,
             ip,
-            data_dir: data.path().join(format!("data-{name}")),
+            data_dir,
             kubeconfig,
             netns,
         });
@@ -168,7 +179,19 @@ pub async fn run(
     let all_urls: Vec<(String, String)> =
         specs.iter().map(|s| (s.name.clone(), s.url(""))).collect();
     let node_urls: Vec<(String, String)> = all_urls[..args.nodes].to_vec();
+    if !mounts.is_empty() {
+        say(format!(
+            "data dirs on tmpfs of {} MiB each ({})",
+            tmpfs::SIZE_MIB,
+            mounts
+                .iter()
+                .map(|m| m.dir().display().to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+    }
     let mut cluster = Cluster::new(bin, specs, args.nodes, token_file, logs_dir.clone());
+    cluster.sync_fail_all = args.sync_fail_nodes == crate::args::SyncFailNodes::All;
     // The campaign runs the cluster as production should: mutual TLS between the nodes (a CA
     // and certificates made by the binary under test) and gossip sealed under a keyring.
     let certs = data.path().join("certs");

@@ -13,6 +13,8 @@ use anyhow::{bail, Context};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+pub mod tmpfs;
+
 /// Short timings, so elections, gossip and promotion take well under a second each.
 pub const FAST: &[&str] = &[
     "--raft-heartbeat-ms",
@@ -130,6 +132,12 @@ impl NodeSpec {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.api(), path)
     }
+
+    /// The trigger file of the `chaos-faults` build's sync hook (`OPENFERO_CHAOS_FAIL_SYNC`):
+    /// while it exists, the node's store flushes fail with EIO. Next to the data dir, not in it.
+    pub fn sync_fail_trigger(&self) -> PathBuf {
+        self.data_dir.with_extension("sync-fail")
+    }
 }
 
 /// A free TCP port on `ip` whose UDP twin is free as well.
@@ -180,6 +188,11 @@ pub struct Cluster {
     pub all_logs: Vec<(String, PathBuf)>,
     /// Per node, how its next starts differ (empty: like every other).
     pub overrides: BTreeMap<String, Overrides>,
+    /// Exits a fault reaped that it did not expect (anything but a storage exit in a disk
+    /// fault): reported with the nodes that exited on their own.
+    pub unexpected_exits: Vec<(String, String)>,
+    /// `sync-fail` fails every member's syncs at once (`--sync-fail-nodes all`), not one's.
+    pub sync_fail_all: bool,
     starts: usize,
 }
 
@@ -210,6 +223,8 @@ impl Cluster {
             certs: None,
             all_logs: Vec::new(),
             overrides: BTreeMap::new(),
+            unexpected_exits: Vec::new(),
+            sync_fail_all: false,
             starts: 0,
         }
     }
@@ -249,6 +264,8 @@ impl Cluster {
         argv.push(bin.into_os_string());
         let mut cmd = Command::new(&argv[0]);
         cmd.args(&argv[1..]);
+        // Inert unless the binary has the `chaos-faults` hooks and the file exists (sync-fail).
+        cmd.env("OPENFERO_CHAOS_FAIL_SYNC", spec.sync_fail_trigger());
         cmd.envs(over.env.iter().map(|(k, v)| (k, v)));
         cmd.arg("serve")
             .args(["--node-name", &spec.name])
@@ -323,6 +340,10 @@ impl Cluster {
 
     pub fn wipe(&self, name: &str) -> anyhow::Result<()> {
         let dir = &self.specs[name].data_dir;
+        if tmpfs::is_mount_point(dir) {
+            // A node's own tmpfs (as root): empty it, keep the mount.
+            return tmpfs::clear(dir);
+        }
         if dir.exists() {
             std::fs::remove_dir_all(dir).with_context(|| format!("wipe `{}`", dir.display()))?;
         }
@@ -338,9 +359,17 @@ impl Cluster {
             .collect()
     }
 
+    /// If `name`'s process has exited, reap it and take it out of the running nodes: its exit
+    /// status. The caller judges it (expected, or [`Cluster::unexpected_exits`]).
+    pub fn reap_exited(&mut self, name: &str) -> Option<std::process::ExitStatus> {
+        let st = self.running.get_mut(name)?.guard.exited()?;
+        self.running.remove(name);
+        Some(st)
+    }
+
     /// Nodes that exited without being asked to: name and exit status.
     pub fn crashed(&mut self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
+        let mut out = self.unexpected_exits.clone();
         for (name, r) in self.running.iter_mut() {
             if let Some(st) = r.guard.exited() {
                 out.push((name.clone(), st.to_string()));

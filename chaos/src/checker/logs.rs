@@ -3,8 +3,16 @@
 use super::{Evidence, Kind, Verdict};
 
 /// Whether a log line reports a panic or a fatal error.
+///
+/// Not openraft's report that Raft stopped on a storage error (`core_call fatal error
+/// error=StorageError(..)`): a node whose store fails — a full disk, a failed sync — must stop,
+/// and openfero then exits with code 75. Whether that exit was expected (a disk fault) is
+/// judged with the exits: anywhere else it is an unexpected exit, so nothing goes unreported.
 pub fn is_fatal(line: &str) -> bool {
     let l = line.to_ascii_lowercase();
+    if l.contains("core_call fatal error") && line.contains("StorageError(") {
+        return false;
+    }
     l.contains("panicked at") || l.contains(" fatal") || l.starts_with("fatal")
 }
 
@@ -43,6 +51,12 @@ mod tests {
             "thread 'tokio-runtime-worker' panicked at src/x.rs:1:2:"
         ));
         assert!(!is_fatal("2026 INFO openfero: became leader"));
+        assert!(!is_fatal(
+            "ERROR openraft::raft::raft_inner: core_call fatal error error=StorageError(IO { .. })"
+        ));
+        assert!(is_fatal(
+            "ERROR openraft::raft::raft_inner: core_call fatal error error=Panicked"
+        ));
         let mut e = healthy();
         e.log_findings.push(LogFinding {
             node: "n1".into(),
