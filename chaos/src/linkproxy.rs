@@ -51,10 +51,16 @@ pub struct Shape {
 }
 
 impl Shape {
-    /// A shape for a link that misbehaves for `span`: 10–150 ms delay, 0–50 ms jitter, a cap of
-    /// 24 KiB/s to 1 MiB/s, and up to two stalls of 0.3–2.5 s inside the span.
+    /// A shape for a link that misbehaves for `span`: a delay of 5–40 ms (three links in five)
+    /// or 40–150 ms, 0–50 ms jitter, a cap of 24 KiB/s to 1 MiB/s, and up to two stalls of
+    /// 0.3–2.5 s inside the span. A round trip longer than the Raft heartbeat (100 ms in the
+    /// campaign) fails every AppendEntries on that link (openraft's timeout for it is the
+    /// heartbeat interval), so the mix has slow links that still work and links that do not.
     pub fn draw(rng: &mut SeededRng, span: Duration) -> Self {
-        let delay = Duration::from_millis(10 + rng.below(141));
+        let delay = Duration::from_millis(match rng.chance(60) {
+            true => 5 + rng.below(36),
+            false => 40 + rng.below(111),
+        });
         let jitter = Duration::from_millis(rng.below(51));
         let bytes_per_sec = *rng.pick(&[24, 64, 128, 256, 1024]) * 1024;
         let mut stalls: Vec<Stall> = (0..rng.below(3))
