@@ -74,7 +74,7 @@ impl Seen {
     fn describe(&self) -> String {
         let mut s = match &self.raft_stopped {
             Some((at, why)) => format!("readyz 503 `{why}` at {} ms", at.as_millis()),
-            None => "raft kept running (no write failed)".to_string(),
+            None => "raft kept running".to_string(),
         };
         if let Some((at, st)) = &self.exited {
             s.push_str(&format!(", exited ({st}) at {} ms", at.as_millis()));
