@@ -26,6 +26,7 @@ mod replay;
 mod secrets;
 mod security;
 mod starter_pack;
+mod storage_failure;
 mod support;
 mod ui;
 mod validate;
