@@ -15,6 +15,10 @@ pub enum ProposeError {
     },
     #[error("no quorum: {0}")]
     NoQuorum(String),
+    /// This node has not learnt cluster time from a leader yet (see `openfero_raft::clock`):
+    /// it stamps nothing with its own clock, which may be off by any amount.
+    #[error("this node has not learnt the cluster's time from a leader yet; retry shortly")]
+    NoClock,
     #[error("{0}")]
     Internal(String),
 }
@@ -75,6 +79,20 @@ impl Replica {
             ))),
             Err(e) => Err(ProposeError::Internal(e.to_string())),
         }
+    }
+
+    /// Cluster time now, for a command this node stamps (see `openfero_raft::clock`). Refused
+    /// until a leader has told this node the time, unless it is the only voter.
+    pub fn stamp_ms(&self) -> Result<i64, ProposeError> {
+        if !openfero_raft::clock::calibrated() {
+            let status = self.raft.status();
+            if status.voters.len() <= 1 && status.leader == Some(status.id) {
+                openfero_raft::clock::calibrate_alone();
+            } else {
+                return Err(ProposeError::NoClock);
+            }
+        }
+        Ok(openfero_raft::clock::now_ms())
     }
 
     /// This node's leader identity, if it currently believes it leads.

@@ -1,8 +1,13 @@
-//! Wall-clock helpers. Only proposers read the clock; apply receives times inside commands.
+//! Time helpers. Only proposers read the clock; apply receives times inside commands.
+//!
+//! The clock is cluster time (`openfero_raft::clock`): this machine's wall clock moved to the
+//! median of the voters' clocks, so a node whose clock is minutes off stamps what the others
+//! would. Commands that decide by time take their stamp from `Replica::stamp_ms`, which also
+//! refuses until the node has learnt cluster time.
 
-/// Milliseconds since the Unix epoch, now.
+/// Cluster time now, milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+    openfero_raft::clock::now_ms()
 }
 
 /// RFC 3339 (UTC, milliseconds) for a millisecond timestamp.

@@ -27,6 +27,7 @@
 
 mod batch;
 mod batcher;
+pub mod clock;
 pub mod codec;
 mod config;
 mod error;

@@ -27,6 +27,10 @@ pub struct ClusterView {
     pub removed: Vec<String>,
     pub last_log_index: Option<u64>,
     pub applied_index: Option<u64>,
+    /// How far this node moves its wall clock to reach cluster time (ms; see
+    /// `openfero_raft::clock`), and whether it has learnt cluster time yet.
+    pub clock_offset_ms: i64,
+    pub clock_calibrated: bool,
     pub nodes: Vec<NodeView>,
 }
 
@@ -137,6 +141,8 @@ impl Cluster {
                 .collect(),
             last_log_index: m.last_log_index,
             applied_index: m.last_applied.map(|l| l.index),
+            clock_offset_ms: openfero_raft::clock::offset_ms(),
+            clock_calibrated: openfero_raft::clock::calibrated(),
             nodes,
         }
     }

@@ -209,7 +209,7 @@ impl Executor {
             };
             let cmd = CommandV1::Finish {
                 id: done.id.clone(),
-                at_ms: now_ms(),
+                at_ms: self.replica.stamp_ms()?,
                 outcome: done.outcome.clone(),
                 output_tail: done.output_tail.clone(),
             };
@@ -244,7 +244,7 @@ impl Executor {
             self.report_breakers(epoch, k).await;
         }
         // Approvals nobody gave in time: expired by the leader's clock, decided in apply.
-        let now = now_ms();
+        let now = self.replica.stamp_ms()?;
         if self.replica.history().approvals_due(now).unwrap_or(false) {
             self.replica
                 .propose_local(CommandV1::ExpireApprovals { at_ms: now })
@@ -349,7 +349,7 @@ impl Executor {
         self.replica
             .propose_local(CommandV1::Interrupt {
                 id: rec.id.clone(),
-                at_ms: now_ms(),
+                at_ms: self.replica.stamp_ms()?,
                 reason: format!(
                     "the executor that started it (leader `{by}`) stopped while it ran; not re-run"
                 ),
@@ -367,7 +367,7 @@ impl Executor {
         epoch.in_flight.insert(rec.id.clone());
         let cmd = CommandV1::Start {
             id: rec.id.clone(),
-            at_ms: now_ms(),
+            at_ms: self.replica.stamp_ms()?,
             leader: epoch.leader,
             executor: self.node_name.clone(),
         };

@@ -128,7 +128,7 @@ impl FollowUps {
     async fn record(&self, rec: &RemediationRecord, step: FollowUpStep) -> Result<(), String> {
         let command = CommandV1::FollowUp {
             id: rec.id.clone(),
-            at_ms: now_ms(),
+            at_ms: self.replica.stamp_ms().map_err(|e| e.to_string())?,
             step,
         };
         match self.replica.propose_local(command).await {

@@ -99,6 +99,10 @@ impl From<ProposeError> for ApiError {
                 reason: format!("no quorum: {reason}"),
                 retry_after_secs: 2,
             },
+            ProposeError::NoClock => ApiError::Unavailable {
+                reason: e.to_string(),
+                retry_after_secs: 1,
+            },
             ProposeError::Internal(m) => ApiError::Internal(m),
         }
     }

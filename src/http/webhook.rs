@@ -96,13 +96,17 @@ pub async fn receive(
     is_json(request.headers())?;
     let body = read_body(&state, request).await?;
     tracing::Span::current().record("bytes", body.len());
-    let received_at = now_ms();
+    // Cluster time, not this machine's clock (which may be minutes off); a node that has not
+    // learnt it yet answers 503 — after a malformed body's 400, which no retry would fix.
+    let stamp = state.replica.stamp_ms();
+    let received_at = stamp.clone().unwrap_or_else(|_| now_ms());
     let hook = parse_webhook(&body, received_at).map_err(|e| {
         ApiError::bad_request(
             e.to_string(),
             json!({ "field": e.field, "message": e.message }),
         )
     })?;
+    let received_at = stamp?;
     // Matching happens in apply against the replicated catalog: make it current first.
     state.catalog.ensure_replicated(&state.replica).await?;
     let ingest = Ingest::from_webhook(hook, received_at, state.replica.id());

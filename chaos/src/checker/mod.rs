@@ -3,6 +3,7 @@
 //! evidence (including violations) without a cluster.
 
 mod acked_events;
+mod clock;
 mod convergence;
 mod guard_rails;
 mod idempotency;
@@ -75,6 +76,19 @@ pub struct Evidence {
     pub log_findings: Vec<LogFinding>,
     /// Nodes that exited without being asked to: name, exit status.
     pub crashed: Vec<(String, String)>,
+    /// Times the nodes recorded (alerts received, remediations created, started, finished).
+    pub stamps: Vec<Stamp>,
+    /// The campaign's span by the harness's clock: start, and when the evidence was taken.
+    pub span_ms: Option<(i64, i64)>,
+}
+
+/// One recorded time of one node's listing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Stamp {
+    pub node: String,
+    pub what: String,
+    pub ms: i64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -134,6 +148,7 @@ impl Verdict {
 pub fn check_all(e: &Evidence) -> Vec<Verdict> {
     vec![
         acked_events::check(e),
+        clock::check(e),
         one_job::check(e),
         guard_rails::check(e),
         idempotency::check(e),

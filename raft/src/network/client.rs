@@ -115,6 +115,14 @@ impl HttpConnection {
         if let Some(uuid) = self.identity.cluster_uuid() {
             builder = builder.header(HEADER_CLUSTER_UUID, uuid);
         }
+        if path == "append" {
+            builder = builder.header(
+                crate::clock::HEADER_CLUSTER_MS,
+                crate::clock::LeaderTime::header_now(),
+            );
+        }
+        let sent_wall = crate::clock::wall_ms();
+        let sent = std::time::Instant::now();
         let resp = builder.body(body).send().await.map_err(|e| {
             if e.is_connect() {
                 CallError::Unreachable(Unreachable::new(&e))
@@ -123,6 +131,18 @@ impl HttpConnection {
             }
         })?;
         let status = resp.status();
+        if path == "append" && status.is_success() {
+            let peer_wall = resp
+                .headers()
+                .get(crate::clock::HEADER_WALL_MS)
+                .and_then(|v| v.to_str().ok());
+            match crate::clock::parse_ms(peer_wall) {
+                Some(peer_wall) => {
+                    crate::clock::measured(self.target, peer_wall, sent_wall, sent.elapsed())
+                }
+                None => crate::clock::peer_without_clock(),
+            }
+        }
         let bytes = resp
             .bytes()
             .await

@@ -137,8 +137,30 @@ fn answer<T: Serialize>(value: &T) -> Response {
 }
 
 async fn append(State(state): State<RpcState>, headers: HeaderMap, body: Bytes) -> Response {
+    let received_wall = crate::clock::wall_ms();
     match admit(&state, &headers, &body, UuidUse::Adopt).await {
-        Ok((req, _)) => answer(&state.raft.append_entries(req).await),
+        Ok((req, _)) => {
+            let res = state.raft.append_entries(req).await;
+            // Accepted from the leader of this node's term: take its time.
+            if matches!(
+                res,
+                Ok(openraft::raft::AppendEntriesResponse::Success
+                    | openraft::raft::AppendEntriesResponse::PartialSuccess(_)
+                    | openraft::raft::AppendEntriesResponse::Conflict)
+            ) {
+                let theirs = crate::clock::LeaderTime::parse(header(
+                    &headers,
+                    crate::clock::HEADER_CLUSTER_MS,
+                ));
+                crate::clock::follow(theirs, received_wall);
+            }
+            let mut out = answer(&res);
+            out.headers_mut().insert(
+                crate::clock::HEADER_WALL_MS,
+                axum::http::HeaderValue::from(crate::clock::wall_ms()),
+            );
+            out
+        }
         Err(r) => r,
     }
 }
