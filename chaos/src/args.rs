@@ -40,6 +40,10 @@ pub struct Args {
     /// The openfero binary (default: `openfero` next to this binary).
     #[arg(long, env = "OPENFERO_BIN")]
     pub openfero_bin: Option<PathBuf>,
+    /// The previous release's `openfero` binary, for the rolling-upgrade fault (skipped
+    /// without it). `.ci/chaos` builds it from `chaos/previous-release`.
+    #[arg(long, env = "OPENFERO_PREVIOUS_BIN")]
+    pub previous_bin: Option<PathBuf>,
     /// The Operarius CRD registered in the Kubernetes API double.
     #[arg(long)]
     pub crd: Option<PathBuf>,

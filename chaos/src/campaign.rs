@@ -37,6 +37,10 @@ pub(crate) struct Env {
     pub observations: Arc<Mutex<Vec<Observation>>>,
     pub net: Option<Arc<Topology>>,
     pub _proxies: Vec<Proxy>,
+    /// When the campaign started, by the harness's clock (ms since the epoch).
+    pub started_ms: i64,
+    /// The previous release's binary (rolling-upgrade), if given.
+    pub previous_bin: Option<PathBuf>,
 }
 
 pub(crate) fn say(msg: impl AsRef<str>) {
@@ -232,6 +236,8 @@ pub async fn run(
         observations,
         net,
         _proxies: proxies,
+        started_ms: chrono::Utc::now().timestamp_millis(),
+        previous_bin: args.previous_bin.clone(),
     };
 
     let started = Instant::now();
@@ -530,8 +536,22 @@ async fn wait_catalog(env: &Env) -> anyhow::Result<()> {
     }
 }
 
+/// A recorded time (RFC 3339) of one node's listing, for the `clock` invariant.
+fn push_stamp(out: &mut Vec<checker::Stamp>, node: &str, what: &str, v: &Value) {
+    if let Some(t) = v
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+    {
+        out.push(checker::Stamp {
+            node: node.to_string(),
+            what: what.to_string(),
+            ms: t.timestamp_millis(),
+        });
+    }
+}
+
 /// Gather the evidence: histories of `scope` on every live node, listings, Jobs, creates,
-/// observations, log findings and unexpected exits.
+/// observations, log findings, unexpected exits and recorded times.
 async fn collect(
     env: &mut Env,
     acked: &[Acked],
@@ -546,6 +566,7 @@ async fn collect(
         completions: env.completions.lock().expect("completions lock").clone(),
         observations: env.observations.lock().expect("observations lock").clone(),
         crashed: env.cluster.crashed(),
+        span_ms: Some((env.started_ms, chrono::Utc::now().timestamp_millis())),
         ..Evidence::default()
     };
     ev.jobs = double::list_jobs(&env.http, &env.double)
@@ -562,10 +583,18 @@ async fn collect(
                         .iter()
                         .filter_map(|a| a["eventId"].as_str().map(str::to_string)),
                 );
+                for a in &items {
+                    push_stamp(&mut ev.stamps, &n, "alert receivedAt", &a["receivedAt"]);
+                }
             }
         }
         ev.histories.insert(n.clone(), seen);
         if let Ok(s) = node_state(&env.http, &spec).await {
+            for r in &s.remediations {
+                for field in ["createdAt", "startedAt", "finishedAt"] {
+                    push_stamp(&mut ev.stamps, &n, field, &r[field]);
+                }
+            }
             ev.remediations.insert(
                 n.clone(),
                 s.remediations
