@@ -201,7 +201,12 @@ impl Executor {
         done_tx: &mpsc::UnboundedSender<Finished>,
     ) -> Result<(), ProposeError> {
         // Outcomes first: they free capacity and close remediations.
-        while let Some(done) = epoch.unreported.pop() {
+        while !epoch.unreported.is_empty() {
+            // Stamped before the outcome leaves the queue: without cluster time it stays there.
+            let at_ms = self.replica.stamp_ms()?;
+            let Some(done) = epoch.unreported.pop() else {
+                break;
+            };
             let failed = matches!(done.outcome, Outcome::Failed { .. });
             let reason = match &done.outcome {
                 Outcome::Failed { reason, .. } => reason.clone(),
@@ -209,7 +214,7 @@ impl Executor {
             };
             let cmd = CommandV1::Finish {
                 id: done.id.clone(),
-                at_ms: self.replica.stamp_ms()?,
+                at_ms,
                 outcome: done.outcome.clone(),
                 output_tail: done.output_tail.clone(),
             };
@@ -364,10 +369,12 @@ impl Executor {
         rec: RemediationRecord,
         done_tx: &mpsc::UnboundedSender<Finished>,
     ) -> Result<(), ProposeError> {
+        // Stamped first: without cluster time nothing is marked in flight.
+        let at_ms = self.replica.stamp_ms()?;
         epoch.in_flight.insert(rec.id.clone());
         let cmd = CommandV1::Start {
             id: rec.id.clone(),
-            at_ms: self.replica.stamp_ms()?,
+            at_ms,
             leader: epoch.leader,
             executor: self.node_name.clone(),
         };
