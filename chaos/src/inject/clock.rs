@@ -26,7 +26,7 @@ const LIBFAKETIME: &[&str] = &[
 ];
 
 /// Rounds tried before giving up on making the skewed node lead.
-const TRIES: usize = 5;
+const TRIES: usize = 8;
 
 pub(super) async fn inject(
     env: &mut Env,
@@ -111,6 +111,9 @@ async fn make_leader(env: &mut Env, name: &str) -> anyhow::Result<Duration> {
             .into_iter()
             .filter(|n| n != name && env.cluster.members.contains(n))
             .collect();
+        // A candidate whose log is behind a voter's does not get its vote: pause the others
+        // at a moment the target's log is as long as theirs.
+        caught_up(env, name, &others).await;
         for o in &others {
             env.cluster.pause(o)?;
         }
@@ -123,6 +126,40 @@ async fn make_leader(env: &mut Env, name: &str) -> anyhow::Result<Duration> {
     match leader_name(env).await {
         Some(l) if l == name => Ok(t0.elapsed()),
         _ => anyhow::bail!("{name} did not win in {TRIES} rounds"),
+    }
+}
+
+/// Until `name`'s last log index is at least every one of `others`' (5 s at most).
+async fn caught_up(env: &Env, name: &str, others: &[String]) {
+    let last = |n: String| async move {
+        let url = env.cluster.spec(&n).url("/admin/cluster");
+        let v: Value = env
+            .http
+            .get(&url)
+            .timeout(Duration::from_millis(500))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        v["lastLogIndex"].as_u64()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Some(mine) = last(name.to_string()).await {
+            let mut behind = false;
+            for o in others {
+                if last(o.clone()).await.is_none_or(|theirs| theirs > mine) {
+                    behind = true;
+                    break;
+                }
+            }
+            if !behind {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
