@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
 mod report;
+mod timing;
 
 use super::process::{run_process, ProcessEnd, ProcessResult, ProcessSpec};
 use crate::ids::RemediationId;
@@ -32,7 +33,8 @@ use crate::remediation::{
 use crate::replica::{ProposeError, Replica};
 use crate::time::now_ms;
 use k8s_openapi::api::batch::v1::Job;
-use report::{open_breakers, report_stats, split_key};
+use report::{open_breakers, Reports};
+use timing::step;
 
 #[derive(Debug, Clone)]
 pub struct ExecutorConfig {
@@ -111,10 +113,16 @@ pub struct Executor {
     config: ExecutorConfig,
     node_name: String,
     backend: Backend,
+    /// Kubernetes status and Event writes, made by their own task (set by [`Executor::run`]).
+    reports: Option<Reports>,
 }
 
 /// How long a running remediation's Job may be missing from the watch before it is ensured again.
 const JOB_RECHECK: Duration = Duration::from_secs(5);
+
+/// Longest wait for the API server to create (or show) a remediation's Job; then the attempt
+/// counts as transient and the next tick ensures the Job again.
+const ENSURE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Executor {
     pub fn new(
@@ -130,10 +138,15 @@ impl Executor {
             config,
             node_name,
             backend,
+            reports: None,
         }
     }
 
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        if let Backend::Kubernetes(k) = &self.backend {
+            let reports = Reports::start(self.replica.clone(), k.clone(), shutdown.child_token());
+            self.reports = Some(reports);
+        }
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Finished>();
         // Wakes on a new leader, role or applied entry only: waking on every metrics change
         // (heartbeat acks included) while a leadership confirmation itself produces one spun a
@@ -184,9 +197,11 @@ impl Executor {
                 });
             }
             if let Some(e) = epoch.as_mut() {
+                let started = Instant::now();
                 if let Err(err) = self.tick(e, &done_tx).await {
                     debug!(error = %err, "executor tick stopped early");
                 }
+                timing::slow("tick", started);
             }
         }
         if let Some(e) = epoch {
@@ -218,23 +233,19 @@ impl Executor {
                 outcome: done.outcome.clone(),
                 output_tail: done.output_tail.clone(),
             };
-            match self.replica.propose_local(cmd).await {
+            match step("propose finish", self.replica.propose_local(cmd)).await {
                 Ok(_) => {
                     epoch.ensured.remove(&done.id);
                     self.observe(&done);
-                    if let Backend::Kubernetes(k) = &self.backend {
-                        report_stats(&self.replica, k, &done.operarius).await;
+                    if let Some(reports) = &self.reports {
+                        reports.status(&done.operarius);
                         if failed {
-                            let (ns, name) = split_key(&done.operarius);
-                            k.reporter
-                                .event(
-                                    ns,
-                                    name,
-                                    true,
-                                    "JobFailed",
-                                    format!("remediation {}: {reason}", done.id),
-                                )
-                                .await;
+                            reports.event(
+                                &done.operarius,
+                                true,
+                                "JobFailed",
+                                format!("remediation {}: {reason}", done.id),
+                            );
                         }
                     }
                 }
@@ -244,16 +255,17 @@ impl Executor {
                 }
             }
         }
-        if let Backend::Kubernetes(k) = &self.backend {
-            self.report_skipped(epoch, k).await;
-            self.report_breakers(epoch, k).await;
+        if let Some(reports) = &self.reports {
+            self.report_skipped(epoch, reports);
+            self.report_breakers(epoch, reports);
         }
         // Approvals nobody gave in time: expired by the leader's clock, decided in apply.
         let now = self.replica.stamp_ms()?;
         if self.replica.history().approvals_due(now).unwrap_or(false) {
-            self.replica
-                .propose_local(CommandV1::ExpireApprovals { at_ms: now })
-                .await?;
+            let expire = self
+                .replica
+                .propose_local(CommandV1::ExpireApprovals { at_ms: now });
+            step("propose expiry", expire).await?;
         }
         let open = self
             .replica
@@ -268,12 +280,14 @@ impl Executor {
             return Ok(());
         }
         // One quorum round trip per batch: a deposed leader must not act on stale beliefs.
-        if !self.replica.confirm_leadership().await {
+        if !step("confirm leadership", self.replica.confirm_leadership()).await {
             return Err(ProposeError::NoQuorum("leadership not confirmed".into()));
         }
         for rec in work {
             match (rec.state, &self.backend) {
-                (RemediationState::Running, Backend::Local) => self.interrupt(&rec).await?,
+                (RemediationState::Running, Backend::Local) => {
+                    step("propose interrupt", self.interrupt(&rec)).await?
+                }
                 (RemediationState::Running, Backend::Kubernetes(k)) => {
                     self.follow_job(epoch, k, rec, done_tx);
                 }
@@ -378,7 +392,7 @@ impl Executor {
             leader: epoch.leader,
             executor: self.node_name.clone(),
         };
-        match self.replica.propose_local(cmd).await {
+        match step("propose start", self.replica.propose_local(cmd)).await {
             Ok(Response::Done) => {}
             Ok(other) => {
                 epoch.in_flight.remove(&rec.id);
@@ -467,8 +481,8 @@ impl Executor {
         let leader = epoch.leader;
         let replica = self.replica.clone();
         let jobs_created = self.metrics.jobs_created.clone();
+        let reports = self.reports.clone();
         tokio::spawn(async move {
-            let (ns, name) = split_key(&rec.operarius);
             // OpenFero's `openfero.io/group-key` label, from the alert's replicated record (gone
             // only when retention pruned the alert first: then the Job goes without it).
             let group_key = replica
@@ -477,25 +491,35 @@ impl Executor {
                 .ok()
                 .flatten()
                 .map(|a| a.group_key);
-            let result = ensure_job(&k.client, &rec, group_key.as_deref()).await;
+            // Bounded: kube's client has no read timeout, and a create that never answers
+            // would keep the remediation in flight (a slot of `max_concurrent`) for good. A
+            // create that did land is adopted by the next ensure (same name, same id).
+            let ensure = ensure_job(&k.client, &rec, group_key.as_deref());
+            let result = match tokio::time::timeout(ENSURE_TIMEOUT, ensure).await {
+                Ok(r) => r,
+                Err(_) => Err(JobError::Transient(format!(
+                    "no answer from the api server within {ENSURE_TIMEOUT:?}"
+                ))),
+            };
             let outcome = match result {
                 Ok(created) => {
                     if created {
                         jobs_created.inc();
                         info!(remediation = %rec.id, job = %rec.job_name, namespace = %rec.namespace, "job created");
-                        k.reporter
-                            .event(
-                                ns,
-                                name,
+                        if let Some(reports) = &reports {
+                            reports.event(
+                                &rec.operarius,
                                 false,
                                 "JobCreated",
                                 format!("created job {} for alert {}", rec.job_name, rec.alertname),
-                            )
-                            .await;
+                            );
+                        }
                     } else {
                         info!(remediation = %rec.id, job = %rec.job_name, "job already exists for this remediation");
                     }
-                    report_stats(&replica, &k, &rec.operarius).await;
+                    if let Some(reports) = &reports {
+                        reports.status(&rec.operarius);
+                    }
                     None
                 }
                 Err(JobError::Refused(reason)) => Some(Outcome::Failed {

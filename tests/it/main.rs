@@ -25,6 +25,7 @@ mod reload;
 mod replay;
 mod secrets;
 mod security;
+mod stall;
 mod starter_pack;
 mod storage_failure;
 mod support;

@@ -1,18 +1,112 @@
 //! What the leader tells Kubernetes about decisions taken in apply: Events on the Operarius
 //! (skipped, failed before starting, held, queued, refused by the policy, rehearsed, awaiting
-//! approval, a loop breaker opened) and the Operarius status from the replicated statistics.
+//! approval, a loop breaker opened, a Job created or failed) and the Operarius status from the
+//! replicated statistics.
+//!
+//! The executor loop never waits for these writes: it queues them ([`Reports`]) and one task
+//! makes them in order, each bounded by the reporter's timeout. Awaited in the loop, a burst
+//! of decisions against a slow API server held every pending remediation back for the sum of
+//! the writes (one Event per decision, up to 256 per tick, 5 s each).
 
 use std::collections::HashSet;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
 
 use super::{Epoch, Executor, KubeBackend};
 use crate::remediation::RemediationState;
 use crate::replica::Replica;
 use crate::time::now_ms;
 
+/// A Kubernetes write the executor asked for.
+pub(super) enum Report {
+    /// Patch the Operarius status from the replicated statistics as they are when it is made.
+    Status { operarius: String },
+    /// An Event on the Operarius.
+    Event {
+        operarius: String,
+        warning: bool,
+        reason: &'static str,
+        note: String,
+    },
+}
+
+/// Writes queued and not yet made; beyond this a report is dropped (they are best effort).
+const QUEUE: usize = 4096;
+
+/// The queue in front of the reporting task. Cheap to clone.
+#[derive(Clone)]
+pub(super) struct Reports {
+    tx: mpsc::Sender<Report>,
+}
+
+impl Reports {
+    /// Start the task that makes the queued writes, one at a time, until `stop`.
+    pub(super) fn start(replica: Replica, k: Arc<KubeBackend>, stop: CancellationToken) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Report>(QUEUE);
+        tokio::spawn(async move {
+            loop {
+                let report = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    r = rx.recv() => match r {
+                        Some(r) => r,
+                        None => return,
+                    },
+                };
+                let write = async {
+                    match report {
+                        Report::Status { operarius } => {
+                            report_stats(&replica, &k, &operarius).await
+                        }
+                        Report::Event {
+                            operarius,
+                            warning,
+                            reason,
+                            note,
+                        } => {
+                            let (ns, name) = split_key(&operarius);
+                            k.reporter.event(ns, name, warning, reason, note).await
+                        }
+                    }
+                };
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = write => {}
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    /// Queue a write; never waits.
+    pub(super) fn send(&self, report: Report) {
+        if self.tx.try_send(report).is_err() {
+            warn!("kubernetes status or event dropped: the report queue is full");
+        }
+    }
+
+    pub(super) fn status(&self, operarius: &str) {
+        self.send(Report::Status {
+            operarius: operarius.to_string(),
+        });
+    }
+
+    pub(super) fn event(&self, operarius: &str, warning: bool, reason: &'static str, note: String) {
+        self.send(Report::Event {
+            operarius: operarius.to_string(),
+            warning,
+            reason,
+            note,
+        });
+    }
+}
+
 impl Executor {
-    /// Publish a `BreakerOpened` Event on the Operarius for each loop breaker that opened
-    /// since the last look.
-    pub(super) async fn report_breakers(&self, epoch: &mut Epoch, k: &KubeBackend) {
+    /// Queue a `BreakerOpened` Event on the Operarius for each loop breaker that opened since
+    /// the last look.
+    pub(super) fn report_breakers(&self, epoch: &mut Epoch, reports: &Reports) {
         let now = open_breakers(&self.replica);
         let Ok(breakers) = self.replica.history().breakers() else {
             return;
@@ -23,30 +117,26 @@ impl Executor {
             if !now.contains(&key) || epoch.breakers_seen.contains(&key) {
                 continue;
             }
-            let (ns, name) = split_key(&b.operarius);
-            k.reporter
-                .event(
-                    ns,
-                    name,
-                    true,
-                    "BreakerOpened",
-                    format!(
-                        "loop breaker open on target {}: {}; further remediations are held until an operator resets it{}",
-                        b.target,
-                        open.reason,
-                        open.until_ms
-                            .map(|u| format!(" or {}", crate::time::format_ms(u)))
-                            .unwrap_or_default()
-                    ),
-                )
-                .await;
+            reports.event(
+                &b.operarius,
+                true,
+                "BreakerOpened",
+                format!(
+                    "loop breaker open on target {}: {}; further remediations are held until an operator resets it{}",
+                    b.target,
+                    open.reason,
+                    open.until_ms
+                        .map(|u| format!(" or {}", crate::time::format_ms(u)))
+                        .unwrap_or_default()
+                ),
+            );
             epoch.breakers_seen.insert(key);
         }
     }
 
-    /// Publish `Skipped` and `RemediationFailed` Events for remediations decided in apply since
+    /// Queue `Skipped`, `RemediationFailed`, ... Events for remediations decided in apply since
     /// the last look.
-    pub(super) async fn report_skipped(&self, epoch: &mut Epoch, k: &KubeBackend) {
+    pub(super) fn report_skipped(&self, epoch: &mut Epoch, reports: &Reports) {
         let Ok(recent) = self
             .replica
             .history()
@@ -72,17 +162,13 @@ impl Executor {
                 RemediationState::AwaitingApproval => (false, "AwaitingApproval"),
                 _ => continue,
             };
-            let (ns, name) = split_key(&rec.operarius);
             let reason = rec.reason.clone().unwrap_or_default();
-            k.reporter
-                .event(
-                    ns,
-                    name,
-                    warning,
-                    kind,
-                    format!("alert {}: {reason}", rec.alertname),
-                )
-                .await;
+            reports.event(
+                &rec.operarius,
+                warning,
+                kind,
+                format!("alert {}: {reason}", rec.alertname),
+            );
         }
     }
 }
@@ -104,7 +190,7 @@ pub(super) fn open_breakers(replica: &Replica) -> HashSet<(String, String, i64)>
 }
 
 /// Patch the Operarius status from the replicated statistics.
-pub(super) async fn report_stats(replica: &Replica, k: &KubeBackend, operarius: &str) {
+async fn report_stats(replica: &Replica, k: &KubeBackend, operarius: &str) {
     if let Ok(stats) = replica.history().operarius_stats(operarius) {
         let (ns, name) = split_key(operarius);
         k.reporter.patch_status(ns, name, &stats).await;
