@@ -120,9 +120,10 @@ pub struct Executor {
 /// How long a running remediation's Job may be missing from the watch before it is ensured again.
 const JOB_RECHECK: Duration = Duration::from_secs(5);
 
-/// Longest wait for the API server to create (or show) a remediation's Job; then the attempt
-/// counts as transient and the next tick ensures the Job again.
-const ENSURE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for the API server on a remediation's Job: to create (or show) it — then the
+/// attempt counts as transient and the next tick ensures the Job again — or to read a failed
+/// Job's pod log. kube's client has no read timeout; these calls keep the remediation in flight.
+const JOB_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Executor {
     pub fn new(
@@ -495,10 +496,10 @@ impl Executor {
             // would keep the remediation in flight (a slot of `max_concurrent`) for good. A
             // create that did land is adopted by the next ensure (same name, same id).
             let ensure = ensure_job(&k.client, &rec, group_key.as_deref());
-            let result = match tokio::time::timeout(ENSURE_TIMEOUT, ensure).await {
+            let result = match tokio::time::timeout(JOB_CALL_TIMEOUT, ensure).await {
                 Ok(r) => r,
                 Err(_) => Err(JobError::Transient(format!(
-                    "no answer from the api server within {ENSURE_TIMEOUT:?}"
+                    "no answer from the api server within {JOB_CALL_TIMEOUT:?}"
                 ))),
             };
             let outcome = match result {
@@ -579,7 +580,7 @@ impl Executor {
                     let leader = epoch.leader;
                     let client = k.client.clone();
                     tokio::spawn(async move {
-                        let tail = pod_log_tail(&client, &rec.namespace, &rec.job_name).await;
+                        let tail = log_tail(&client, &rec).await;
                         let _ = tx.send(Finished {
                             leader,
                             id: rec.id,
@@ -594,6 +595,15 @@ impl Executor {
                 }
             },
         }
+    }
+}
+
+/// The tail of a failed Job's pod log, bounded by [`JOB_CALL_TIMEOUT`].
+async fn log_tail(client: &kube::Client, rec: &RemediationRecord) -> String {
+    let read = pod_log_tail(client, &rec.namespace, &rec.job_name);
+    match tokio::time::timeout(JOB_CALL_TIMEOUT, read).await {
+        Ok(tail) => tail,
+        Err(_) => format!("(pod log unavailable: no answer within {JOB_CALL_TIMEOUT:?})"),
     }
 }
 

@@ -84,3 +84,45 @@ async fn events_an_api_server_does_not_answer_hold_no_remediation_back() {
     let held = events_with_reason(&env, "Held").await;
     assert!(!held.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_create_the_api_server_never_answers_is_given_up_and_retried() {
+    let env = env().await;
+    apply(&env, &operarius("stall-fix", "Stall", "firing", "")).await;
+    wait_catalog(&env, &format!("{NS}/stall-fix")).await;
+    // The first create gets no answer for 10 minutes (kube's client has no read timeout).
+    env.double.inject(
+        Fault::delay(600_000)
+            .method("POST")
+            .path_contains("/jobs")
+            .times(1),
+    );
+    let (_, job_name) = expected_ids("Stall", "web-1", "firing", "stall-fix");
+    let posted = Instant::now();
+    post(
+        &env,
+        &crate::kubernetes::alert_body("Stall", "web-1", "firing"),
+    )
+    .await;
+    let jobs: Api<Job> = Api::namespaced(env.kube.clone(), NS);
+    loop {
+        if jobs.get_opt(&job_name).await.ok().flatten().is_some() {
+            break;
+        }
+        // Given up after 30 s, ensured again by the next tick; unbounded, the remediation
+        // stayed in flight (and its Job missing) for as long as the create hung.
+        assert!(
+            posted.elapsed() < Duration::from_secs(90),
+            "job {job_name} not created within {:?}; log:\n{}",
+            posted.elapsed(),
+            env.node.guard.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("job created {:?} after its alert", posted.elapsed());
+    let log = std::fs::read_to_string(&env.node.guard.log).expect("read the node log");
+    assert!(
+        log.contains("no answer from the api server within 30s"),
+        "the hung create was not given up"
+    );
+}

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::{Epoch, Executor, KubeBackend};
 use crate::remediation::RemediationState;
@@ -82,8 +82,15 @@ impl Reports {
 
     /// Queue a write; never waits.
     pub(super) fn send(&self, report: Report) {
-        if self.tx.try_send(report).is_err() {
-            warn!("kubernetes status or event dropped: the report queue is full");
+        match self.tx.try_send(report) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                warn!("kubernetes status or event dropped: the report queue is full")
+            }
+            // Shutting down: the reporting task has stopped.
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                debug!("kubernetes status or event dropped: shutting down")
+            }
         }
     }
 
