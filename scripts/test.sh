@@ -32,7 +32,7 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-apt_install prometheus-alertmanager chromium chromium-driver
+apt_install prometheus-alertmanager chromium chromium-driver faketime
 
 OPENFERO_HELM="$(.ci/chart --helm-path)"
 OPENFERO_KUBECTL="$(.ci/chart --kubectl-path)"

@@ -167,6 +167,8 @@ pub struct NodeSpec {
     pub data_dir: PathBuf,
     /// Flags for this node only, after the cluster's.
     pub extra: Vec<String>,
+    /// Environment for this node only (e.g. libfaketime's).
+    pub env: Vec<(String, String)>,
 }
 
 impl NodeSpec {
@@ -344,6 +346,7 @@ impl TestCluster {
             gossip_port: free_udp_port(),
             data_dir: self.tmp.path().join(format!("data-{name}")),
             extra: Vec::new(),
+            env: Vec::new(),
         };
         self.specs.insert(name.to_string(), spec.clone());
         spec
@@ -384,6 +387,7 @@ impl TestCluster {
             .arg(&self.ops)
             .args(&self.opts.flags)
             .args(&spec.extra)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .env("OPENFERO_LOG", "info,openfero=debug,openfero_gossip=debug");
         if let Some(p) = spec.raft_port {
             cmd.args(["--raft-addr", &format!("127.0.0.1:{p}")]);

@@ -6,6 +6,7 @@ mod browser;
 mod chart;
 mod claims;
 mod cli;
+mod clock;
 mod cluster;
 mod cluster_support;
 mod controls;

@@ -227,40 +227,40 @@ async fn supervise(env: &mut Env, names: &[String]) -> anyhow::Result<Vec<String
 /// waited for until ready. The note says what happened.
 async fn recover(env: &mut Env, name: &str, seen: &Seen) -> anyhow::Result<String> {
     let mut exited = seen.exited.as_ref().map(|(_, st)| *st);
-    if exited.is_none() && seen.raft_stopped.is_some() {
+    if exited.is_none() {
+        // Raft may have stopped late in the fault, unseen: then the node exits now.
         let t0 = Instant::now();
-        while t0.elapsed() < EXIT_WITHIN {
+        let wait = if seen.raft_stopped.is_some() {
+            EXIT_WITHIN
+        } else {
+            READY_WITHIN
+        };
+        while t0.elapsed() < wait {
             if let Some(st) = has_exited(env, name) {
                 exited = Some(st);
                 break;
             }
+            if seen.raft_stopped.is_none() && ready(env, name).await {
+                return Ok(format!("ready {} ms after", t0.elapsed().as_millis()));
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        if exited.is_none() {
-            bail!("{name}: raft stopped but the process still runs {EXIT_WITHIN:?} later");
-        }
     }
-    match exited {
-        Some(_) => {
-            let st = env
-                .cluster
-                .reap_exited(name)
-                .context("an exited node is no longer tracked")?;
-            let j = judge(env, name, st);
-            let back = supervise(env, &[name.to_string()]).await?.concat();
-            Ok(format!("{j}; {back}"))
-        }
-        None => {
-            let t0 = Instant::now();
-            while !ready(env, name).await {
-                if t0.elapsed() > READY_WITHIN {
-                    bail!("{name} not ready within {READY_WITHIN:?} after the disk came back");
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+    if exited.is_none() {
+        match seen.raft_stopped {
+            Some(_) => {
+                bail!("{name}: raft stopped but the process still runs {EXIT_WITHIN:?} later")
             }
-            Ok(format!("ready {} ms after", t0.elapsed().as_millis()))
+            None => bail!("{name} not ready within {READY_WITHIN:?} after the disk came back"),
         }
     }
+    let st = env
+        .cluster
+        .reap_exited(name)
+        .context("an exited node is no longer tracked")?;
+    let j = judge(env, name, st);
+    let back = supervise(env, &[name.to_string()]).await?.concat();
+    Ok(format!("{j}; {back}"))
 }
 
 /// Fill the target's tmpfs during the load for three election timeouts (or until it exits),
